@@ -1,0 +1,41 @@
+# seg_f1: `make train` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch and torchvision must come as a matching pair: a CPU torch beside PyPI's CUDA
+# torchvision fails with "operator torchvision::nms does not exist" (GUIDE section 4).
+TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
+EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(subst $(eval) ,_,$(EXTRAS))
+
+export HF_HUB_OFFLINE ?= 1
+export NO_ALBUMENTATIONS_UPDATE ?= 1
+
+.PHONY: install train test lint format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install $(TORCH_PAIR)
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]" $(TORCH_PAIR)
+	touch $@
+
+train: install
+	$(BIN)/python train.py $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf outputs lightning_logs .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -prune -exec rm -rf {} +
