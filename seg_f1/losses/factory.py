@@ -1,0 +1,207 @@
+"""Build a ``CompositeLoss`` from a ``conf/loss`` group, failing early with the key at fault.
+
+A loss config pairs every top-level ``<term>_weight`` with a ``<term>`` block that Hydra can
+instantiate; ``class_weights`` sits at the top and is resolved by the caller.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import hydra.utils
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seg_f1.losses.ce import CELoss
+from seg_f1.losses.composite import CompositeLoss
+from seg_f1.losses.dice import DiceLoss
+from seg_f1.losses.focal import FocalLoss
+from seg_f1.losses.lovasz import LovaszSoftmaxLoss
+from seg_f1.losses.tversky import TverskyLoss
+
+_WEIGHT_SUFFIX = "_weight"
+# Set by build_loss from the data and the resolved class weights, never inside a term block.
+_INJECTED = ("ignore_index", "class_weights")
+
+
+def build_loss(
+    cfg: DictConfig | Mapping[str, Any],
+    *,
+    num_classes: int,
+    ignore_index: int = 255,
+    class_weights: torch.Tensor | None = None,
+) -> CompositeLoss:
+    """Validate the ``loss`` config, then instantiate its terms into a ``CompositeLoss``.
+
+    Args:
+        cfg: the ``loss`` group (``<term>_weight`` keys, ``<term>`` blocks, ``class_weights``).
+        num_classes: number of classes of the data, to check per-class vectors against.
+        ignore_index: the data's ignore label, passed to every term.
+        class_weights: ``cfg.class_weights`` already resolved to a ``[num_classes]`` tensor
+            (``resolve_class_weights``), passed to every term whose constructor takes it.
+
+    Raises:
+        ValueError: naming the full key (``loss.focal.gamma``) of the first invalid value.
+    """
+    # A DictConfig node is read in place so interpolations into the root config still resolve.
+    config = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+    spec = OmegaConf.to_container(config, resolve=True)
+    weights, blocks = _split_terms(spec)
+    targets = {name: _target_class(name, block) for name, block in blocks.items()}
+    for name, block in blocks.items():
+        _check_block(name, block, targets[name], num_classes)
+    _check_class_weights(spec.get("class_weights"), class_weights, num_classes, targets)
+    terms = {
+        name: hydra.utils.instantiate(
+            block, _convert_="all", **_injected(targets[name], ignore_index, class_weights)
+        )
+        for name, block in blocks.items()
+    }
+    return CompositeLoss(terms, weights)
+
+
+def _split_terms(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict]]:
+    weights, blocks = {}, {}
+    for key, value in spec.items():
+        if key == "class_weights":
+            continue
+        if key.endswith(_WEIGHT_SUFFIX):
+            _check_number(f"loss.{key}", value, ">= 0")
+            weights[key.removesuffix(_WEIGHT_SUFFIX)] = float(value)
+        elif isinstance(value, dict):
+            blocks[key] = value
+        else:
+            raise ValueError(
+                f"loss.{key} is neither a '<term>_weight' number nor a '<term>' block with a "
+                f"_target_, got {value!r}"
+            )
+    for name in weights.keys() - blocks.keys():
+        raise ValueError(f"loss.{name}_weight has no loss.{name} block with the term to weigh")
+    for name in blocks.keys() - weights.keys():
+        raise ValueError(f"loss.{name} has no loss.{name}_weight; add one (0 switches it off)")
+    return weights, blocks
+
+
+def _target_class(name: str, block: dict) -> type:
+    if "_target_" not in block:
+        raise ValueError(f"loss.{name}._target_ is missing (e.g. seg_f1.losses.DiceLoss)")
+    try:
+        return hydra.utils.get_class(block["_target_"])
+    except Exception as error:
+        raise ValueError(f"loss.{name}._target_ {block['_target_']!r}: {error}") from None
+
+
+def _check_block(name: str, block: dict, target: type, num_classes: int) -> None:
+    accepted = set(inspect.signature(target).parameters) - set(_INJECTED)
+    for arg, value in block.items():
+        key = f"loss.{name}.{arg}"
+        if arg == "_target_":
+            continue
+        if arg in _INJECTED:
+            raise ValueError(f"{key} is set from the data and loss.class_weights; remove it here")
+        if arg not in accepted:
+            raise ValueError(
+                f"{key} is not an argument of {target.__name__} "
+                f"(it takes {', '.join(sorted(accepted))})"
+            )
+        check = _RULES.get(target, {}).get(arg)
+        if check is not None:
+            check(key, value, num_classes)
+
+
+def _check_class_weights(
+    spec: Any, class_weights: torch.Tensor | None, num_classes: int, targets: dict[str, type]
+) -> None:
+    if class_weights is None:
+        if spec is not None:
+            raise ValueError(
+                f"loss.class_weights is {spec!r} but build_loss got no resolved weights; "
+                "resolve it with seg_f1.losses.class_weights.resolve_class_weights"
+            )
+        return
+    if class_weights.dim() != 1 or len(class_weights) != num_classes:
+        raise ValueError(
+            f"loss.class_weights has {class_weights.numel()} entries but the data has "
+            f"{num_classes} classes"
+        )
+    if not (torch.isfinite(class_weights).all() and (class_weights >= 0).all()):
+        raise ValueError(
+            f"loss.class_weights must be finite and >= 0, got {class_weights.tolist()}"
+        )
+    if not any(_takes_class_weights(target) for target in targets.values()):
+        raise ValueError(
+            f"loss.class_weights is set but no term ({', '.join(targets)}) takes class weights"
+        )
+
+
+def _injected(target: type, ignore_index: int, class_weights: torch.Tensor | None) -> dict:
+    if class_weights is not None and _takes_class_weights(target):
+        return {"ignore_index": ignore_index, "class_weights": class_weights}
+    return {"ignore_index": ignore_index}
+
+
+def _takes_class_weights(target: type) -> bool:
+    return "class_weights" in inspect.signature(target).parameters
+
+
+_BOUNDS: dict[str, Callable[[float], bool]] = {
+    ">= 0": lambda x: x >= 0,
+    "> 0": lambda x: x > 0,
+    "in [0, 1]": lambda x: 0 <= x <= 1,
+}
+
+
+def _check_number(key: str, value: Any, bound: str) -> None:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (is_number and math.isfinite(value) and _BOUNDS[bound](value)):
+        raise ValueError(f"{key} must be {bound}, got {value!r}")
+
+
+def _bounded(bound: str) -> Callable[[str, Any, int], None]:
+    return lambda key, value, _num_classes: _check_number(key, value, bound)
+
+
+def _scalar_or_per_class(bound: str) -> Callable[[str, Any, int], None]:
+    def check(key: str, value: Any, num_classes: int) -> None:
+        if not isinstance(value, list):
+            _check_number(key, value, bound)
+            return
+        if len(value) != num_classes:
+            raise ValueError(
+                f"{key} has {len(value)} entries but the data has {num_classes} classes"
+            )
+        for index, entry in enumerate(value):
+            _check_number(f"{key}[{index}]", entry, bound)
+
+    return check
+
+
+def _lovasz_classes(key: str, value: Any, num_classes: int) -> None:
+    if value in ("present", "all"):
+        return
+    valid = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(c, int) and 0 <= c < num_classes for c in value)
+    )
+    if not valid:
+        raise ValueError(
+            f"{key} must be 'present', 'all' or a non-empty list of class indices in "
+            f"[0, {num_classes - 1}], got {value!r}"
+        )
+
+
+_RULES: dict[type, dict[str, Callable[[str, Any, int], None]]] = {
+    CELoss: {"label_smoothing": _bounded("in [0, 1]")},
+    DiceLoss: {"smooth": _bounded(">= 0"), "eps": _bounded("> 0")},
+    FocalLoss: {"alpha": _scalar_or_per_class("in [0, 1]"), "gamma": _bounded(">= 0")},
+    TverskyLoss: {
+        "alpha": _bounded(">= 0"),
+        "beta": _bounded(">= 0"),
+        "smooth": _bounded(">= 0"),
+    },
+    LovaszSoftmaxLoss: {"classes": _lovasz_classes},
+}
