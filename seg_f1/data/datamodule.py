@@ -1,0 +1,104 @@
+"""The LightningDataModule: one class for every dataset, which differ only in their ``source``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import albumentations as A
+import lightning as L
+from torch.utils.data import DataLoader
+
+from seg_f1.data.dataset import FaceParsingDataset
+from seg_f1.data.transforms import swap_lut
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class FaceParsingDataModule(L.LightningDataModule):
+    """Face-parsing masks from any ``source`` exposing ``prepare()``, ``samples(split)`` and
+    ``data_root``; class names, flip pairs and the ignore index come from the data config."""
+
+    def __init__(
+        self,
+        source,
+        classes: Sequence[str],
+        flip_pairs: Sequence[Sequence[str]] = (),
+        ignore_index: int = 255,
+        image_size: int = 128,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        augment: Sequence[A.BasicTransform] = (),
+        batch_size: int = 16,
+        eval_batch_size: int | None = None,
+        num_workers: int = 2,
+        pin_memory: bool = False,
+        persistent_workers: bool = True,
+    ) -> None:
+        super().__init__()
+        if len(classes) < 2:
+            raise ValueError(f"data.classes must name at least 2 classes, got {list(classes)}")
+        swap_lut(flip_pairs, list(classes))  # fail now on a flip pair that names no class
+        self.source = source
+        self.class_names = list(classes)
+        self.flip_pairs = [list(pair) for pair in flip_pairs]
+        self.ignore_index = ignore_index
+        self.image_size = image_size
+        self.mean, self.std = list(mean), list(std)
+        self.augment = A.Compose(list(augment)) if augment else None
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.datasets: dict[str, FaceParsingDataset] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def data_root(self) -> Path:
+        return Path(self.source.data_root)
+
+    def prepare_data(self) -> None:
+        self.source.prepare()
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in ("train", "val", "test"):
+            if split not in self.datasets:
+                augment = self.augment if split == "train" else None
+                self.datasets[split] = FaceParsingDataset(
+                    self.source.samples(split), self.image_size, self.mean, self.std, augment
+                )
+                log.info(
+                    "%s split: %d images from %s", split, len(self.datasets[split]), self.data_root
+                )
+
+    def train_mask_paths(self) -> list[Path]:
+        """The training split's masks: class weights must never see val or test."""
+        return [sample.mask for sample in self.source.samples("train")]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(self.datasets[split]) > self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
