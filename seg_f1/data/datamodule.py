@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import albumentations as A
@@ -32,7 +32,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         image_size: int = 128,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
-        augment: Sequence[A.BasicTransform] = (),
+        augment: Mapping[str, A.BasicTransform] | Sequence[A.BasicTransform] = (),
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 2,
@@ -49,6 +49,8 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.ignore_index = ignore_index
         self.image_size = image_size
         self.mean, self.std = list(mean), list(std)
+        if isinstance(augment, Mapping):  # named steps from conf/data/augment, in order
+            augment = list(augment.values())
         self.augment = A.Compose(list(augment)) if augment else None
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size

@@ -1,0 +1,43 @@
+"""F1 the way face-parsing papers report it: one confusion matrix accumulated over a split.
+
+Per class ``F1_c = 2TP / (2TP + FP + FN)``; the summary ``f1`` is the mean over the foreground
+classes that occur in the target or the prediction. Never averaged per image or per batch, and
+pixels labelled ``ignore_index`` count nowhere. ``torchmetrics`` does the accumulation, so the
+matrix is summed across DDP ranks before any F1 is computed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+
+def f1_from_confusion(confmat: Tensor, ignore_background: bool = True) -> tuple[Tensor, float]:
+    """Per-class F1 and its mean from a ``[C, C]`` matrix (rows: target, columns: prediction).
+
+    A class absent from both target and prediction has no F1: its entry is NaN and it is left
+    out of the mean, so a split without hats neither helps nor hurts. Class 0 is background and
+    is left out of the mean when ``ignore_background``. The mean is 0.0 when no class remains.
+    """
+    confmat = confmat.double()
+    tp = confmat.diagonal()
+    denominator = confmat.sum(0) + confmat.sum(1)  # (TP+FP) + (TP+FN)
+    per_class = torch.where(denominator > 0, 2 * tp / denominator, torch.nan)
+    counted = per_class[1:] if ignore_background else per_class
+    counted = counted[~counted.isnan()]
+    mean = counted.mean().item() if counted.numel() else 0.0
+    return per_class.float(), mean
+
+
+class ConfusionMatrix(MulticlassConfusionMatrix):
+    """Accumulates ``argmax(logits)`` against the target over a whole split."""
+
+    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
+        super().__init__(num_classes=num_classes, ignore_index=ignore_index, validate_args=False)
+
+    def update(self, logits: Tensor, target: Tensor) -> None:  # type: ignore[override]
+        super().update(logits.detach().argmax(dim=1), target)
+
+    def f1(self, ignore_background: bool = True) -> tuple[Tensor, float]:
+        return f1_from_confusion(self.compute(), ignore_background)

@@ -1,0 +1,195 @@
+"""The LightningModule: an smp network trained on an injected loss while F1 is monitored.
+
+F1 has no gradient, so the loss (``conf/loss``) is what the optimizer sees, and F1 from one
+confusion matrix per split and epoch is what gets logged, checkpointed and swept over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import segmentation_models_pytorch as smp
+import torch
+from torch import Tensor, nn
+
+from seg_f1.losses import CompositeLoss
+from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def create_network(
+    arch: str,
+    encoder_name: str,
+    encoder_weights: str | None,
+    num_classes: int,
+    **kwargs: Any,
+) -> nn.Module:
+    """An smp model; ``encoder_weights`` may also be a local file, since hubs may be offline.
+
+    A local file holds the encoder's ``state_dict`` (e.g. torchvision's ``resnet18-*.pth``;
+    classifier keys are dropped by smp), loaded strictly so a wrong file fails loudly.
+    """
+    local = encoder_weights is not None and _looks_like_path(encoder_weights)
+    network = smp.create_model(
+        arch,
+        encoder_name=encoder_name,
+        encoder_weights=None if local else encoder_weights,
+        classes=num_classes,
+        **kwargs,
+    )
+    if local:
+        _load_encoder_weights(network, Path(encoder_weights).expanduser())
+    return network
+
+
+def _looks_like_path(value: str) -> bool:
+    return Path(value).suffix in (".pth", ".pt", ".bin", ".ckpt") or "/" in value
+
+
+def _load_encoder_weights(network: nn.Module, path: Path) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(f"model.encoder_weights: no such file {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    try:
+        network.encoder.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(
+            f"model.encoder_weights: {path} does not fit the {type(network.encoder).__name__} "
+            f"encoder: {error}"
+        ) from error
+    log.info("loaded encoder weights from %s", path)
+
+
+class SegmentationModule(L.LightningModule):
+    """An smp ``arch``/``encoder_name`` network with one output channel per class name.
+
+    Args:
+        class_names: the data config's classes in index order; stored in every checkpoint.
+        loss: a ``CompositeLoss`` (``seg_f1.losses.build_loss``); may be None for inference.
+        optimizer, scheduler: Hydra ``_partial_`` callables taking ``params`` / ``optimizer``.
+        run_config: the resolved run config, stored in every checkpoint under ``"config"``.
+        model_kwargs: passed through to ``smp.create_model`` (decoder channels, etc.).
+    """
+
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        arch: str = "Unet",
+        encoder_name: str = "resnet18",
+        encoder_weights: str | None = None,
+        ignore_index: int = 255,
+        loss: CompositeLoss | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        run_config: dict | None = None,
+        model_kwargs: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler", "run_config"])
+        self.class_names = list(class_names)
+        self.net = create_network(
+            arch, encoder_name, encoder_weights, len(self.class_names), **(model_kwargs or {})
+        )
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.run_config = run_config
+        # one matrix per split: attributes, since a ModuleDict key 'train' shadows Module.train
+        for split in SPLITS:
+            setattr(
+                self, f"{split}_confusion", ConfusionMatrix(len(self.class_names), ignore_index)
+            )
+        self.register_buffer("best_val_f1", torch.tensor(0.0))
+        self.last_confusion: dict[str, Tensor] = {}
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> SegmentationModule:
+        """Load for inference; the encoder weights come from the checkpoint, not their file."""
+        return cls.load_from_checkpoint(path, map_location=map_location, encoder_weights=None)
+
+    def logged_metric_names(self) -> list[str]:
+        """Every name this module logs, so a misspelt ``optimized_metric`` fails before fit."""
+        names = ["train/loss", "val/loss", "test/loss", "val/f1_best"]
+        names += [f"train/loss_{term}" for term in (self.loss.terms if self.loss else ())]
+        for split in SPLITS:
+            names.append(f"{split}/f1")
+            names += [f"{split}/f1_{name}" for name in self.class_names]
+        return names
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.net(image)
+
+    def _step(self, batch: dict, split: str) -> Tensor:
+        if self.loss is None:
+            raise RuntimeError("SegmentationModule was built without a loss; it can only predict")
+        logits = self(batch["image"])
+        total, terms = self.loss.forward_terms(logits, batch["mask"])
+        self._confusion(split).update(logits, batch["mask"])
+        size = batch["image"].shape[0]
+        self.log(f"{split}/loss", total, on_step=False, on_epoch=True, batch_size=size)
+        if split == "train":
+            for name, value in terms.items():
+                self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=size)
+            self.log("loss", total, prog_bar=True, logger=False, on_step=True, on_epoch=False)
+        return total
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _confusion(self, split: str) -> ConfusionMatrix:
+        return getattr(self, f"{split}_confusion")
+
+    def _log_f1(self, split: str) -> float:
+        """Log ``<split>/f1`` and one ``<split>/f1_<class>`` per class, then reset the matrix."""
+        matrix = self._confusion(split)
+        confmat = matrix.compute()
+        matrix.reset()
+        per_class, mean = f1_from_confusion(confmat)
+        self.last_confusion[split] = confmat.cpu()
+        self.log(f"{split}/f1", mean, prog_bar=split != "test")
+        for name, value in zip(self.class_names, per_class.tolist(), strict=True):
+            self.log(f"{split}/f1_{name}", value)
+        return mean
+
+    def on_train_epoch_end(self) -> None:
+        self._log_f1("train")
+
+    def on_validation_epoch_end(self) -> None:
+        mean = self._log_f1("val")
+        if not self.trainer.sanity_checking:
+            self.best_val_f1.fill_(max(self.best_val_f1.item(), mean))
+        self.log("val/f1_best", self.best_val_f1.item())
+
+    def on_test_epoch_end(self) -> None:
+        self._log_f1("test")
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise RuntimeError("SegmentationModule needs an optimizer to train")
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["class_names"] = self.class_names
+        if self.run_config is not None:
+            checkpoint["config"] = self.run_config

@@ -1,0 +1,129 @@
+"""One training run from a composed config: everything is validated before any epoch starts."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+from torch import Tensor
+
+from seg_f1.data import FaceParsingDataModule
+from seg_f1.losses import build_loss
+from seg_f1.losses.class_weights import resolve_class_weights
+from seg_f1.metrics import f1_from_confusion
+from seg_f1.module import SegmentationModule
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> float:
+    """Fit, test the best checkpoint, and return the best ``optimized_metric`` (for sweepers)."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
+    check_optimized_metric(cfg.optimized_metric, module)
+    trainer = build_trainer(cfg)
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    best = best_score(trainer, cfg.optimized_metric)
+    if cfg.get("test") and not trainer.fast_dev_run:
+        ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt or None, verbose=False)
+        if trainer.is_global_zero and "test" in module.last_confusion:
+            Console().print(f1_table(module.last_confusion["test"], module.class_names, "test"))
+    log.info("best %s = %.4f", cfg.optimized_metric, best)
+    return best
+
+
+def build_datamodule(cfg: DictConfig) -> FaceParsingDataModule:
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule.prepare_data()
+    return datamodule
+
+
+def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> SegmentationModule:
+    """The loss is validated and its class weights resolved here, before the trainer exists."""
+    class_weights = resolve_class_weights(
+        cfg.loss.get("class_weights"),
+        class_names=datamodule.class_names,
+        ignore_index=datamodule.ignore_index,
+        mask_paths=datamodule.train_mask_paths,
+        cache_dir=datamodule.data_root,
+    )
+    loss = build_loss(
+        cfg.loss,
+        num_classes=datamodule.num_classes,
+        ignore_index=datamodule.ignore_index,
+        class_weights=class_weights,
+    )
+    check_classes(cfg, datamodule)
+    module = hydra.utils.instantiate(
+        cfg.model,
+        loss=loss,
+        optimizer=hydra.utils.instantiate(cfg.optimizer),
+        scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        _convert_="all",
+    )
+    # set afterwards: passed to instantiate, its _target_ keys would be instantiated too
+    module.run_config = OmegaConf.to_container(cfg, resolve=True)
+    return module
+
+
+def check_classes(cfg: DictConfig, datamodule: FaceParsingDataModule) -> None:
+    model_classes = list(cfg.model.class_names)
+    if model_classes != datamodule.class_names:
+        raise ValueError(
+            f"model.class_names {model_classes} differ from data.classes "
+            f"{datamodule.class_names}; leave model.class_names as ${{data.classes}}"
+        )
+
+
+def check_optimized_metric(name: str, module: SegmentationModule) -> None:
+    known = module.logged_metric_names()
+    if name not in known:
+        raise ValueError(
+            f"optimized_metric={name!r} is not a metric this run logs; choose one of: "
+            + ", ".join(known)
+        )
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def best_score(trainer: L.Trainer, metric: str) -> float:
+    """The checkpoint callback's best value, or the last logged one when nothing was kept."""
+    checkpoint = trainer.checkpoint_callback
+    value: Any = None
+    if checkpoint is not None and checkpoint.monitor == metric:
+        value = checkpoint.best_model_score
+    if value is None:
+        value = trainer.callback_metrics.get(metric)
+    if value is None:
+        raise RuntimeError(f"optimized_metric={metric!r} was never logged during fit")
+    value = float(value.item() if isinstance(value, Tensor) else value)
+    return value if math.isfinite(value) else float("nan")
+
+
+def f1_table(confmat: Tensor, class_names: list[str], split: str) -> Table:
+    """Per-class F1 with each class's share of the target pixels, for the console."""
+    per_class, mean = f1_from_confusion(confmat)
+    support = confmat.sum(1).double()
+    share = support / support.sum().clamp(min=1)
+    table = Table(title=f"{split} F1 per class (mean over foreground: {mean:.4f})")
+    for column in ("index", "class", "pixels", "F1"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for index, name in enumerate(class_names):
+        f1 = per_class[index].item()
+        table.add_row(
+            str(index), name, f"{share[index].item():.2%}", "-" if math.isnan(f1) else f"{f1:.4f}"
+        )
+    return table
