@@ -30,7 +30,7 @@ CLASSES = (
 LABEL = {name: index for index, name in enumerate(CLASSES)}
 FLIP_PAIRS = (("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear"))
 SPLITS = ("train", "val", "test")
-GENERATOR_VERSION = 1  # bump when drawing changes, so old caches are not reused
+GENERATOR_VERSION = 3  # bump when drawing changes, so old caches are not reused
 
 Shape = np.ndarray  # boolean mask, H x W
 
@@ -77,10 +77,10 @@ def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     paint("neck", (np.abs(g.u) < rng.uniform(0.5, 0.65)) & (g.v > 0.4))
     neckline = cy + b * (1.3 - 0.5 * np.minimum(1.0, np.abs(g.x - cx) / (2.0 * a)))
     paint("cloth", g.y > neckline + b * rng.uniform(-0.1, 0.15))
-    if rng.random() < 0.08:
+    if rng.random() < 0.09:
         chain_v = rng.uniform(1.05, 1.35)
         ring = g.ellipse(0.0, chain_v - 0.55, 0.62, 0.55) & ~g.ellipse(
-            0.0, chain_v - 0.55, 0.5, 0.47
+            0.0, chain_v - 0.55, 0.44, 0.38
         )
         paint("neck_l", ring & (g.v > chain_v - 0.3))
     _paint_ears(paint, g, rng, yaw)
@@ -88,11 +88,11 @@ def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     du = yaw * 0.35
     _paint_nose(paint, g, rng, du)
     eye_v = rng.uniform(-0.18, -0.06)
-    if rng.random() < 0.07:
+    if rng.random() < 0.08:
         frame = np.zeros(g.u.shape, bool)
         for side in (-1, 1):
             outer = g.ellipse(side * 0.4 + du, eye_v, 0.3, 0.2)
-            frame |= outer & ~g.ellipse(side * 0.4 + du, eye_v, 0.24, 0.15)
+            frame |= outer & ~g.ellipse(side * 0.4 + du, eye_v, 0.22, 0.13)
         frame |= (np.abs(g.u - du) < 0.11) & (np.abs(g.v - eye_v + 0.03) < 0.025)
         paint("eye_g", frame)
     _paint_eyes_and_brows(paint, g, rng, du, eye_v, yaw)
@@ -113,7 +113,7 @@ def _paint_ears(paint: Callable, g: FaceGrid, rng: np.random.Generator, yaw: flo
         ear_u = side * (0.97 - side * yaw * 0.2)
         paint(name, g.ellipse(ear_u, 0.02, rng.uniform(0.13, 0.18), rng.uniform(0.22, 0.3)))
         if rng.random() < 0.17:
-            paint("ear_r", g.ellipse(ear_u, 0.3, 0.07, 0.06))
+            paint("ear_r", g.ellipse(ear_u, 0.3, 0.12, 0.1))
 
 
 def _paint_nose(paint: Callable, g: FaceGrid, rng: np.random.Generator, du: float) -> None:
