@@ -11,7 +11,9 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from seg_f1.data.dataset import FaceParsingDataset
+from seg_f1.data.folder import check_root
 from seg_f1.data.transforms import swap_lut
+from seg_f1.data.validation import check_options, validate_split
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 class FaceParsingDataModule(L.LightningDataModule):
     """Face-parsing masks from any ``source`` exposing ``prepare()``, ``samples(split)`` and
-    ``data_root``; class names, flip pairs and the ignore index come from the data config."""
+    ``data_root``; class names, flip pairs and the ignore index come from the data config.
+
+    ``root`` is the dataset folder a user passes as ``data.root`` (sources interpolate it); it is
+    checked here so a typo fails first. ``validate`` (full|sample|off) checks each split's files
+    at setup, and ``on_bad_sample`` (raise|skip) says what a bad file does."""
 
     def __init__(
         self,
@@ -38,11 +44,18 @@ class FaceParsingDataModule(L.LightningDataModule):
         num_workers: int = 2,
         pin_memory: bool = False,
         persistent_workers: bool = True,
+        root: str | None = None,
+        validate: str = "sample",
+        on_bad_sample: str = "raise",
     ) -> None:
         super().__init__()
         if len(classes) < 2:
             raise ValueError(f"data.classes must name at least 2 classes, got {list(classes)}")
         swap_lut(flip_pairs, list(classes))  # fail now on a flip pair that names no class
+        check_options(validate, on_bad_sample)
+        if root is not None:
+            check_root(root)
+        self.validate, self.on_bad_sample = validate, on_bad_sample
         self.source = source
         self.class_names = list(classes)
         self.flip_pairs = [list(pair) for pair in flip_pairs]
@@ -74,9 +87,14 @@ class FaceParsingDataModule(L.LightningDataModule):
         for split in ("train", "val", "test"):
             if split not in self.datasets:
                 augment = self.augment if split == "train" else None
+                samples = validate_split(
+                    self.source.samples(split), split, self.num_classes, self.ignore_index,
+                    self.validate, self.on_bad_sample,
+                )  # fmt: skip
                 self.datasets[split] = FaceParsingDataset(
-                    self.source.samples(split), self.image_size, self.mean, self.std, augment
-                )
+                    samples, self.image_size, self.mean, self.std, augment,
+                    num_classes=self.num_classes, ignore_index=self.ignore_index,
+                )  # fmt: skip
                 log.info(
                     "%s split: %d images from %s", split, len(self.datasets[split]), self.data_root
                 )

@@ -12,21 +12,51 @@ from torch.utils.data import Dataset
 
 from seg_f1.data.folder import Sample
 
+INDEX_MASK_MODES = ("L", "P", "I", "I;16")
+
 
 def read_image(path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    """RGB uint8; an unreadable or truncated file is named in the error."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ValueError(f"{path}: cannot read image ({error})") from error
+
+
+def open_mask(path) -> Image.Image:
+    """Open a mask lazily, rejecting anything that is not a one-channel index image."""
+    try:
+        mask = Image.open(path)
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ValueError(f"{path}: cannot read mask ({error})") from error
+    if mask.mode not in INDEX_MASK_MODES:
+        mask.close()
+        raise ValueError(
+            f"{path}: mask has mode {mask.mode} ({len(mask.getbands())} channels); expected a "
+            "single-channel index mask (PNG mode L or P) with one class index per pixel"
+        )
+    return mask
 
 
 def read_mask(path) -> np.ndarray:
     """An index mask: one channel, one class index per pixel."""
-    with Image.open(path) as mask:
-        if mask.mode not in ("L", "P", "I", "I;16"):
-            raise ValueError(
-                f"{path}: mask has mode {mask.mode} ({len(mask.getbands())} channels); expected a "
-                "single-channel index mask (PNG mode L or P) with one class index per pixel"
-            )
-        return np.asarray(mask).astype(np.uint8)
+    with open_mask(path) as mask:
+        try:
+            return np.asarray(mask).astype(np.uint8)
+        except (OSError, ValueError, SyntaxError) as error:
+            raise ValueError(f"{path}: cannot read mask ({error})") from error
+
+
+def check_mask_values(mask: np.ndarray, num_classes: int, ignore_index: int, path) -> None:
+    """A value that is neither a class index nor ``ignore_index`` would train a phantom class."""
+    bad = (mask >= num_classes) & (mask != ignore_index)
+    if bad.any():
+        values = sorted(int(v) for v in np.unique(mask[bad]))[:5]
+        raise ValueError(
+            f"{path}: mask values {values} are not class indices 0..{num_classes - 1} nor "
+            f"ignore_index {ignore_index}"
+        )
 
 
 def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +69,11 @@ def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndar
 
 
 class FaceParsingDataset(Dataset):
-    """Yields ``{"image": float[3,H,W], "mask": int64[H,W], "name": str}``."""
+    """Yields ``{"image": float[3,H,W], "mask": int64[H,W], "name": str}``.
+
+    With ``num_classes`` set, every mask read is checked, so a bad value stops training with the
+    file's name even when setup-time validation was off or only sampled.
+    """
 
     def __init__(
         self,
@@ -48,19 +82,26 @@ class FaceParsingDataset(Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         augment: Callable | None = None,
+        num_classes: int | None = None,
+        ignore_index: int = 255,
     ) -> None:
         self.samples = list(samples)
         self.image_size = image_size
         self.mean = np.asarray(mean, np.float32) * 255.0
         self.std = np.asarray(std, np.float32) * 255.0
         self.augment = augment
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
-        image, mask = resize_pair(read_image(sample.image), read_mask(sample.mask), self.image_size)
+        mask = read_mask(sample.mask)
+        if self.num_classes is not None:
+            check_mask_values(mask, self.num_classes, self.ignore_index, sample.mask)
+        image, mask = resize_pair(read_image(sample.image), mask, self.image_size)
         if self.augment is not None:
             out = self.augment(image=image, mask=mask)
             image, mask = out["image"], out["mask"]

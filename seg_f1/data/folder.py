@@ -1,12 +1,14 @@
 """The plain layout every dataset ends up in: ``root/{split}/images/*`` paired by stem with
-``root/{split}/masks/*.png`` index masks."""
+``root/{split}/masks/*`` index masks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -19,34 +21,62 @@ class Sample:
         return self.image.stem
 
 
-def list_pairs(images_dir: Path, masks_dir: Path) -> list[Sample]:
-    """Pair every image with the mask of the same stem; an image without a mask is an error."""
-    for folder in (images_dir, masks_dir):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"expected a folder at {folder}, but there is none")
-    masks = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    samples, unpaired = [], []
-    for image in sorted(images_dir.iterdir()):
-        if image.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        if image.stem in masks:
-            samples.append(Sample(image, masks[image.stem]))
-        else:
-            unpaired.append(image)
-    if unpaired:
-        shown = ", ".join(str(p) for p in unpaired[:3])
-        raise FileNotFoundError(
-            f"{len(unpaired)} image(s) in {images_dir} have no mask of the same name in "
-            f"{masks_dir}: {shown}"
+def image_files(folder: Path) -> list[Path]:
+    """The readable image files of one folder, sorted; a missing folder is named."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"expected a folder at {folder}, but there is none")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def pair_by_key(images: Mapping[str, Path], masks: Mapping[str, Path], where: str) -> list[Sample]:
+    """Join images and masks on a key; anything left unpaired on either side is an error."""
+    lonely_images = sorted(str(images[k]) for k in images.keys() - masks.keys())
+    lonely_masks = sorted(str(masks[k]) for k in masks.keys() - images.keys())
+    for count, kind, other, shown in (
+        (len(lonely_images), "image(s)", "mask", lonely_images[:3]),
+        (len(lonely_masks), "mask(s)", "image", lonely_masks[:3]),
+    ):
+        if count:
+            raise FileNotFoundError(
+                f"{count} {kind} in {where} have no {other} of the same name: {', '.join(shown)}"
+            )
+    if not images:
+        raise ValueError(
+            f"empty split: no image/mask pairs in {where} (looked for {IMAGE_SUFFIXES})"
         )
-    if not samples:
-        raise ValueError(f"no image/mask pairs in {images_dir} (looked for {IMAGE_SUFFIXES})")
-    return samples
+    return [Sample(images[k], masks[k]) for k in sorted(images)]
+
+
+def keyed(files: list[Path], key: Callable[[Path], str | None]) -> dict[str, Path]:
+    """Files by pairing key; files whose key is None are not part of the dataset."""
+    out = {}
+    for path in files:
+        name = key(path)
+        if name is not None:
+            out[name] = path
+    return out
+
+
+def list_pairs(images_dir: Path, masks_dir: Path) -> list[Sample]:
+    """Pair every image with the mask of the same stem."""
+    images = keyed(image_files(images_dir), lambda p: p.stem)
+    masks = keyed(image_files(masks_dir), lambda p: p.stem)
+    return pair_by_key(images, masks, f"{images_dir} / {masks_dir}")
+
+
+def check_root(root: str | Path, key: str = "data.root") -> Path:
+    """A wrong dataset root fails at once, naming the config key that set it."""
+    if root is None:
+        raise ValueError(f"{key} is not set: pass {key}=/path/to/dataset")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{key}={root}: no such folder")
+    return path
 
 
 @dataclass(frozen=True)
 class FolderSource:
-    """A dataset already in the plain layout, e.g. ``data=folder data.source.root=/data/faces``."""
+    """A dataset already in the plain layout, e.g. ``data=folder data.root=/data/faces``."""
 
     root: str
 
@@ -55,9 +85,8 @@ class FolderSource:
         return Path(self.root)
 
     def prepare(self) -> None:
-        if not self.data_root.is_dir():
-            raise FileNotFoundError(f"data.source.root: no such folder {self.data_root}")
+        check_root(self.root)
 
     def samples(self, split: str) -> list[Sample]:
-        base = self.data_root / split
+        base = check_root(self.root) / split
         return list_pairs(base / "images", base / "masks")
