@@ -74,9 +74,8 @@ def check_root(root: str | Path, key: str = "data.root") -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class FolderSource:
-    """A dataset already in the plain layout, e.g. ``data=folder data.root=/data/faces``."""
+class RootedSource:
+    """What every on-disk source shares: its files live under ``root`` (``data.root``)."""
 
     root: str
 
@@ -87,6 +86,16 @@ class FolderSource:
     def prepare(self) -> None:
         check_root(self.root)
 
+
+@dataclass(frozen=True)
+class FolderSource(RootedSource):
+    """A dataset in the plain layout, e.g. ``data=folder data.root=/data/faces``:
+    ``root/{split}/{images_dir,masks_dir}/``, paired by file stem."""
+
+    root: str
+    images_dir: str = "images"
+    masks_dir: str = "masks"
+
     def samples(self, split: str) -> list[Sample]:
         base = check_root(self.root) / split
-        return list_pairs(base / "images", base / "masks")
+        return list_pairs(base / self.images_dir, base / self.masks_dir)

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from seg_f1.data.folder import Sample, check_root, image_files, keyed, pair_by_key
+from seg_f1.data.folder import RootedSource, Sample, check_root, image_files, keyed, pair_by_key
 from seg_f1.data.lapa import CLASSES, FLIP_PAIRS
 from seg_f1.data.splits import seeded_split
 
@@ -23,19 +23,12 @@ def _key(path: Path, suffix: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Helen:
+class Helen(RootedSource):
     """``data=helen data.root=/data/helen``; val is carved from train by ``split_seed``."""
 
     root: str
     val_fraction: float = 0.1
     split_seed: int = 0
-
-    @property
-    def data_root(self) -> Path:
-        return Path(self.root)
-
-    def prepare(self) -> None:
-        check_root(self.root)
 
     def _folder(self, folder: str) -> list[Sample]:
         base = check_root(self.root) / folder

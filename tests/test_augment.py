@@ -1,0 +1,78 @@
+"""The augmentation pipelines of conf/data/augment, built from config and run on masks."""
+
+from __future__ import annotations
+
+import hydra
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from seg_f1.data.transforms import PairedHorizontalFlip
+from tests.conftest import CONF
+
+DATASETS = ("synthetic", "celebamask_hq", "lapa", "helen", "folder")
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_flip_swaps_every_pair_of_each_dataset(dataset):
+    data = OmegaConf.load(CONF / "data" / f"{dataset}.yaml")
+    classes, pairs = list(data.classes), [list(p) for p in data.flip_pairs]
+    assert pairs, f"{dataset} declares no flip pairs"
+    flip = PairedHorizontalFlip(pairs, classes, p=1.0)
+    for left, right in pairs:
+        i, j = classes.index(left), classes.index(right)
+        mask = np.zeros((4, 6), np.uint8)
+        mask[:, :2] = i  # one side only: moved to the other side, it must become its partner
+        mask[0, 2] = 1  # an unpaired class moves but keeps its label
+        flipped = flip(image=np.zeros((4, 6, 3), np.uint8), mask=mask)["mask"]
+        assert (flipped[:, 4:] == j).all() and (flipped[:, :2] == 0).all(), (left, right)
+        assert flipped[0, 3] == 1
+        mask[:, :2] = j  # and the other way round
+        flipped = flip(image=np.zeros((4, 6, 3), np.uint8), mask=mask)["mask"]
+        assert (flipped[:, 4:] == i).all(), (right, left)
+
+
+def build(compose_cfg, pipeline: str, *overrides: str):
+    cfg = compose_cfg(f"data/augment={pipeline}", *overrides)
+    return {name: hydra.utils.instantiate(step) for name, step in cfg.data.augment.items()}
+
+
+def test_pipelines_hold_the_named_steps(compose_cfg):
+    assert build(compose_cfg, "none") == {}
+    assert list(build(compose_cfg, "flip")) == ["flip"]
+    assert list(build(compose_cfg, "light")) == ["flip", "affine", "colour"]
+    strong = build(compose_cfg, "strong")
+    assert list(strong) == ["flip", "affine", "colour", "scale_rotate", "blur_or_noise", "dropout"]
+
+
+@pytest.mark.parametrize("pipeline", ["light", "strong"])
+def test_geometry_never_invents_labels_and_fills_with_ignore(compose_cfg, pipeline):
+    import albumentations as A
+
+    steps = build(compose_cfg, pipeline, "data.ignore_index=200")
+    compose = A.Compose(list(steps.values()), seed=0)
+    mask = np.full((32, 32), 1, np.uint8)
+    mask[8:24, 8:24] = 2  # skin and nose only: neither has a flip partner
+    image = np.full((32, 32, 3), 128, np.uint8)
+    seen = set()
+    for _ in range(40):
+        seen |= set(np.unique(compose(image=image, mask=mask)["mask"]).tolist())
+    assert seen <= {1, 2, 200} and 200 in seen and 0 not in seen
+
+
+def test_rotation_fills_mask_corners_with_ignore_index(compose_cfg):
+    affine = build(compose_cfg, "strong")["scale_rotate"]
+    affine.p, affine.rotate, affine.scale = 1.0, (30.0, 30.0), {"x": (1.0, 1.0), "y": (1.0, 1.0)}
+    out = affine(image=np.full((32, 32, 3), 90, np.uint8), mask=np.ones((32, 32), np.uint8))
+    assert out["mask"][0, 0] == 255 and out["image"][0, 0].tolist() == [0, 0, 0]
+    assert set(np.unique(out["mask"]).tolist()) == {1, 255}
+
+
+def test_coarse_dropout_masks_its_holes_as_ignore(compose_cfg):
+    dropout = build(compose_cfg, "strong")["dropout"]
+    dropout.p = 1.0
+    out = dropout(image=np.full((32, 32, 3), 90, np.uint8), mask=np.full((32, 32), 3, np.uint8))
+    holes = (out["image"] == 0).all(axis=2)
+    assert holes.any()
+    np.testing.assert_array_equal(out["mask"] == 255, holes)
+    assert (out["mask"][~holes] == 3).all()
