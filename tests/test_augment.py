@@ -5,10 +5,10 @@ from __future__ import annotations
 import hydra
 import numpy as np
 import pytest
+from conftest import CONF
 from omegaconf import OmegaConf
 
 from seg_f1.data.transforms import PairedHorizontalFlip
-from tests.conftest import CONF
 
 DATASETS = ("synthetic", "celebamask_hq", "lapa", "helen", "folder")
 

@@ -196,3 +196,27 @@ def test_folder_reads_other_formats_and_resizes_masks(tmp_path, suffix):
     save(tmp_path / "train" / "images" / f"a{suffix}", photo(20))
     save(tmp_path / "train" / "masks" / "a.png", quadrant_mask(40, (0, 3, 6, 9)))
     check_item(FolderSource(str(tmp_path)).samples("train"), 20, (0, 3, 6, 9))
+
+
+@pytest.mark.slow
+def test_helen_trains_with_strong_augmentation(compose_cfg, tmp_path):
+    """A whole run on a real-layout fixture: the head takes its 11 classes from data.classes."""
+    import torch
+
+    from seg_f1.training import train
+
+    root = tmp_path / "helen"
+    for split, count in (("train", 6), ("test", 2)):
+        for index in range(count):
+            save(root / split / f"{index:03d}_image.jpg", photo(48, index))
+            save(root / split / f"{index:03d}_label.png", quadrant_mask(24, (0, 1, 4, 10)))
+    cfg = compose_cfg(
+        "data=helen", f"data.root={root}", "data/augment=strong", "data.source.val_fraction=0.34",
+        "data.image_size=32", "data.batch_size=2", "data.eval_batch_size=2", "data.num_workers=0",
+        "data.persistent_workers=false", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+        "~callbacks.progress_bar", "trainer.log_every_n_steps=1",
+        tiny=False,
+    )  # fmt: skip
+    assert 0.0 <= train(cfg) <= 1.0
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["class_names"][8] == "inner_mouth" and len(checkpoint["class_names"]) == 11

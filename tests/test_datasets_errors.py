@@ -183,7 +183,7 @@ def test_dataset_stats_cli_prints_and_writes_json(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT, run_env
+    from conftest import ROOT, run_env
 
     write_folder(tmp_path / "faces")
     out = tmp_path / "stats.json"
