@@ -18,10 +18,12 @@ from torch import Tensor, nn
 
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
+from seg_f1.resume import capture_rng_states, restore_rng_states
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def create_network(
@@ -68,6 +70,13 @@ def _load_encoder_weights(network: nn.Module, path: Path) -> None:
     log.info("loaded encoder weights from %s", path)
 
 
+def _check_compile_mode(mode: str) -> str:
+    """torch.compile would only reject a misspelt mode at the first forward, minutes later."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"model.compile_mode must be one of {COMPILE_MODES}, got {mode!r}")
+    return mode
+
+
 class SegmentationModule(L.LightningModule):
     """An smp ``arch``/``encoder_name`` network with one output channel per class name.
 
@@ -77,6 +86,11 @@ class SegmentationModule(L.LightningModule):
         optimizer, scheduler: Hydra ``_partial_`` callables taking ``params`` / ``optimizer``.
         run_config: the resolved run config, stored in every checkpoint under ``"config"``.
         model_kwargs: passed through to ``smp.create_model`` (decoder channels, etc.).
+        on_nan: a training step whose loss is not finite is skipped (``skip``, counted in
+            ``train/skipped_steps``) or stops training with the step, files and terms (``stop``).
+        channels_last: weights and inputs in NHWC, which tensor cores and oneDNN prefer.
+        compile: wrap the network in ``torch.compile`` with ``compile_mode``; the state_dict keys
+            stay those of the plain network, so checkpoints load either way.
     """
 
     def __init__(
@@ -91,13 +105,24 @@ class SegmentationModule(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         run_config: dict | None = None,
         model_kwargs: dict | None = None,
+        on_nan: str = "skip",
+        channels_last: bool = False,
+        compile: bool = False,
+        compile_mode: str = "default",
     ) -> None:
         super().__init__()
+        if on_nan not in ("skip", "stop"):
+            raise ValueError(f"trainer.on_nan must be 'skip' or 'stop', got {on_nan!r}")
         self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler", "run_config"])
         self.class_names = list(class_names)
         self.net = create_network(
             arch, encoder_name, encoder_weights, len(self.class_names), **(model_kwargs or {})
         )
+        self.channels_last = channels_last
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        if compile:
+            self.net.compile(mode=_check_compile_mode(compile_mode))
         self.loss = loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -108,16 +133,22 @@ class SegmentationModule(L.LightningModule):
                 self, f"{split}_confusion", ConfusionMatrix(len(self.class_names), ignore_index)
             )
         self.register_buffer("best_val_f1", torch.tensor(0.0))
+        self.register_buffer("skipped_steps", torch.tensor(0))
         self.last_confusion: dict[str, Tensor] = {}
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> SegmentationModule:
-        """Load for inference; the encoder weights come from the checkpoint, not their file."""
-        return cls.load_from_checkpoint(path, map_location=map_location, encoder_weights=None)
+        """Load for inference; the encoder weights come from the checkpoint, not their file.
+
+        Never compiled: compiling is a training-speed choice that export and predict do not want.
+        """
+        return cls.load_from_checkpoint(
+            path, map_location=map_location, encoder_weights=None, compile=False
+        )
 
     def logged_metric_names(self) -> list[str]:
         """Every name this module logs, so a misspelt ``optimized_metric`` fails before fit."""
-        names = ["train/loss", "val/loss", "test/loss", "val/f1_best"]
+        names = ["train/loss", "val/loss", "test/loss", "val/f1_best", "train/skipped_steps"]
         names += [f"train/loss_{term}" for term in (self.loss.terms if self.loss else ())]
         for split in SPLITS:
             names.append(f"{split}/f1")
@@ -125,13 +156,17 @@ class SegmentationModule(L.LightningModule):
         return names
 
     def forward(self, image: Tensor) -> Tensor:
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
         return self.net(image)
 
-    def _step(self, batch: dict, split: str) -> Tensor:
+    def _step(self, batch: dict, split: str) -> Tensor | None:
         if self.loss is None:
             raise RuntimeError("SegmentationModule was built without a loss; it can only predict")
         logits = self(batch["image"])
         total, terms = self.loss.forward_terms(logits, batch["mask"])
+        if split == "train" and not torch.isfinite(total):
+            return self._non_finite(batch, terms)
         self._confusion(split).update(logits, batch["mask"])
         size = batch["image"].shape[0]
         self.log(f"{split}/loss", total, on_step=False, on_epoch=True, batch_size=size)
@@ -141,7 +176,20 @@ class SegmentationModule(L.LightningModule):
             self.log("loss", total, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         return total
 
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+    def _non_finite(self, batch: dict, terms: dict[str, Tensor]) -> None:
+        """Returning None makes Lightning skip the backward pass and the optimizer step."""
+        bad = [name for name, value in terms.items() if not torch.isfinite(value)]
+        message = (
+            f"non-finite loss at step {self.global_step} (terms {', '.join(bad) or 'total'}) "
+            f"on batch {', '.join(map(str, batch.get('name', [])))}"
+        )
+        if self.hparams.on_nan == "stop":
+            raise FloatingPointError(message + "; stopped (trainer.on_nan=stop)")
+        self.skipped_steps += 1
+        log.warning("%s; step skipped (trainer.on_nan=skip)", message)
+        return None
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
         return self._step(batch, "train")
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -160,13 +208,16 @@ class SegmentationModule(L.LightningModule):
         matrix.reset()
         per_class, mean = f1_from_confusion(confmat)
         self.last_confusion[split] = confmat.cpu()
-        self.log(f"{split}/f1", mean, prog_bar=split != "test")
+        # already global (torchmetrics sums the matrix over DDP ranks): sync_dist only averages
+        # equal values, once per epoch, and keeps Lightning from warning about every class
+        self.log(f"{split}/f1", mean, prog_bar=split != "test", sync_dist=True)
         for name, value in zip(self.class_names, per_class.tolist(), strict=True):
-            self.log(f"{split}/f1_{name}", value)
+            self.log(f"{split}/f1_{name}", value, sync_dist=True)
         return mean
 
     def on_train_epoch_end(self) -> None:
         self._log_f1("train")
+        self.log("train/skipped_steps", self.skipped_steps.float())
 
     def on_validation_epoch_end(self) -> None:
         mean = self._log_f1("val")
@@ -190,6 +241,13 @@ class SegmentationModule(L.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rng_states"] = capture_rng_states()
         checkpoint["class_names"] = self.class_names
         if self.run_config is not None:
             checkpoint["config"] = self.run_config
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """When fit resumes, this runs just before the first shuffle draws from the RNGs."""
+        resuming = self._trainer is not None and self.trainer.state.fn == "fit"
+        if resuming and "rng_states" in checkpoint:
+            restore_rng_states(checkpoint["rng_states"])

@@ -8,6 +8,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +19,7 @@ from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.metrics import f1_from_confusion
 from seg_f1.module import SegmentationModule
+from seg_f1.resume import ResumableCSVLogger, checkpoint_step, resolve_ckpt_path
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,21 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> float:
     """Fit, test the best checkpoint, and return the best ``optimized_metric`` (for sweepers)."""
     L.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.get("resume"), cfg.paths.output_dir)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     check_optimized_metric(cfg.optimized_metric, module)
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, resume_from_step=checkpoint_step(ckpt_path) if ckpt_path else None)
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException as stop:  # a SystemExit whose status would read as success
+        raise SystemExit(
+            f"training stopped by a signal at step {trainer.global_step}; last.ckpt is written, "
+            f"continue with: python train.py <same overrides> resume={cfg.paths.output_dir}"
+        ) from stop
     best = best_score(trainer, cfg.optimized_metric)
     if cfg.get("test") and not trainer.fast_dev_run:
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -68,6 +79,7 @@ def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> Segmenta
         loss=loss,
         optimizer=hydra.utils.instantiate(cfg.optimizer),
         scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        on_nan=cfg.trainer.get("on_nan", "skip"),
         _convert_="all",
     )
     # set afterwards: passed to instantiate, its _target_ keys would be instantiated too
@@ -93,10 +105,16 @@ def check_optimized_metric(name: str, module: SegmentationModule) -> None:
         )
 
 
-def build_trainer(cfg: DictConfig) -> L.Trainer:
+def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Trainer:
+    """``resume_from_step`` tells CSV loggers which rows of an earlier run to keep."""
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        if isinstance(logger, ResumableCSVLogger):
+            logger.resume_from_step = resume_from_step
+    trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_kwargs.pop("on_nan", None)  # the module's setting, not a Trainer argument
+    return hydra.utils.instantiate(trainer_kwargs, callbacks=callbacks, logger=loggers or False)
 
 
 def best_score(trainer: L.Trainer, metric: str) -> float:

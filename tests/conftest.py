@@ -16,6 +16,8 @@ from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
+import seg_f1  # noqa: E402, F401 - registers the resolvers conf/ uses
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 

@@ -1,0 +1,168 @@
+"""Runs that survive a kill: RNG state in checkpoints, last.ckpt on SIGTERM/SIGUSR1, a metrics
+CSV that continues instead of restarting, and ``resume=<run_dir>`` / ``ckpt_path=last``.
+
+Checkpoint files themselves are already atomic: Lightning 2.6 serialises into memory and writes
+through an fsspec transaction, which on a local disk is a temporary file renamed into place.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import random
+import signal
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+log = logging.getLogger(__name__)
+
+LAST = "last.ckpt"
+
+
+def capture_rng_states() -> dict[str, Any]:
+    """Every generator a training step draws from, so a resumed run shuffles the same way."""
+    return {
+        "python": random.getstate(),
+        "numpy": _plain_numpy_state(),
+        "torch": torch.get_rng_state(),
+    }
+
+
+def _plain_numpy_state() -> tuple:
+    """NumPy's state without an ndarray, so ``torch.load(weights_only=True)`` still reads it."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return name, keys.tolist(), int(position), int(has_gauss), float(cached)
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+
+
+def find_checkpoint(run_dir: Path) -> Path:
+    """``last.ckpt`` of a run directory, else its newest checkpoint."""
+    folder = Path(run_dir) / "checkpoints"
+    if (folder / LAST).is_file():
+        return folder / LAST
+    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(f"resume: no checkpoint in {folder}; is {run_dir} a seg_f1 run?")
+    return candidates[-1]
+
+
+def resolve_ckpt_path(ckpt_path: str | None, resume: str | None, output_dir: Path) -> str | None:
+    """``resume=<run_dir>``: that run's last checkpoint; ``ckpt_path=last``: this run's."""
+    if resume:
+        if not Path(resume).is_dir():
+            raise FileNotFoundError(f"resume={resume}: no such run directory")
+        if ckpt_path not in (None, "last"):
+            raise ValueError(f"set either resume={resume} or ckpt_path={ckpt_path}, not both")
+        return str(find_checkpoint(Path(resume)))
+    if ckpt_path == "last":
+        last = Path(output_dir) / "checkpoints" / LAST
+        if not last.is_file():
+            log.warning("ckpt_path=last: no %s yet, so this run starts from scratch", last)
+            return None
+        return str(last)
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such file")
+    return ckpt_path
+
+
+def checkpoint_step(path: str) -> int:
+    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["global_step"])
+
+
+class ContinuingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued.
+
+    Rows at ``step >= keep_before_step`` are dropped first: a resumed run logs them again. A file
+    that is not continued (a fresh run in a used directory) is kept as ``metrics.previous.csv``.
+    """
+
+    def __init__(self, log_dir: str, keep_before_step: int | None) -> None:
+        path = Path(log_dir) / self.NAME_METRICS_FILE
+        aside = path.with_name("metrics.previous.csv")
+        if path.is_file():
+            os.replace(path, aside)
+        super().__init__(log_dir)
+        if aside.is_file() and keep_before_step is not None:
+            self._continue(aside, keep_before_step)
+
+    def _continue(self, previous: Path, keep_before_step: int) -> None:
+        with open(previous, newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            rows = [row for row in reader if row["step"] and int(row["step"]) < keep_before_step]
+        staging = Path(self.metrics_file_path).with_suffix(".csv.tmp")
+        with open(staging, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(staging, self.metrics_file_path)
+        previous.unlink()
+        self.metrics_keys = header
+        log.info("continuing %s: kept %d rows before step %d", self.metrics_file_path, len(rows),
+                 keep_before_step)  # fmt: skip
+
+
+class ResumableCSVLogger(CSVLogger):
+    """``CSVLogger`` whose metrics file survives a resume (set ``resume_from_step`` first)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.resume_from_step: int | None = None
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ContinuingWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ContinuingWriter(self.log_dir, self.resume_from_step)
+        return self._experiment
+
+
+class PreemptionCheckpoint(Callback):
+    """Write ``last.ckpt`` when the job is told to stop (SIGTERM, or SIGUSR1 as SLURM's
+    ``--signal=USR1@90`` sends), so a preempted run resumes with ``resume=<run_dir>``."""
+
+    def __init__(self, signals: tuple[str, ...] = ("SIGUSR1",)) -> None:
+        self.signals = [getattr(signal, name) for name in signals]
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for signum in self.signals:  # SIGTERM is Lightning's: it raises SIGTERMException
+            if signal.getsignal(signum) in (signal.SIG_DFL, None):
+                self._previous[signum] = signal.signal(signum, self._request)
+
+    def _request(self, signum: int, frame: Any) -> None:
+        self.requested = signum
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.requested is not None:
+            raise SIGTERMException()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, error: BaseException):
+        if isinstance(error, SIGTERMException) and trainer.checkpoint_callback is not None:
+            path = Path(trainer.checkpoint_callback.dirpath) / LAST
+            trainer.save_checkpoint(path)
+            log.warning("stopped by a signal at step %d; wrote %s", trainer.global_step, path)
+        self.teardown(trainer, pl_module, "fit")
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()

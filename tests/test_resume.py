@@ -1,0 +1,116 @@
+"""A killed run resumes to the same result; SIGTERM/SIGUSR1 leave a loadable last.ckpt."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, TINY, run_env
+
+DETERMINISTIC = [
+    *TINY,
+    "trainer.deterministic=true",
+    "data/augment=none",  # albumentations keeps its own RNG, which no checkpoint holds
+    "data.source.num_train=16",
+    "++trainer.limit_train_batches=4",
+    "test=false",
+]
+
+
+def command(run_dir: Path, data_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "train.py", *DETERMINISTIC, f"paths.data_dir={data_dir}",
+            f"hydra.run.dir={run_dir}", *extra]  # fmt: skip
+
+
+def last_epoch(run_dir: Path) -> int:
+    """The epoch of last.ckpt, or -1; the file is renamed into place, so it is never partial."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        return -1
+    return int(torch.load(last, map_location="cpu", weights_only=False)["epoch"])
+
+
+def start_and_wait(cmd: list[str], run_dir: Path, epoch: int) -> subprocess.Popen:
+    process = subprocess.Popen(cmd, cwd=ROOT, env=run_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 300
+    while last_epoch(run_dir) < epoch:
+        if process.poll() is not None:
+            pytest.fail(f"run ended before epoch {epoch}: {process.stderr.read()[-2000:]}")
+        if time.time() > deadline:
+            process.kill()
+            pytest.fail("no checkpoint within 300 s")
+        time.sleep(0.05)
+    return process
+
+
+def val_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row.get("val/f1")]
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    path = run_dir / "checkpoints" / "last.ckpt"
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, data_dir):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    epochs = "trainer.max_epochs=4"
+    done = subprocess.run(command(straight, data_dir, epochs), cwd=ROOT, env=run_env(),
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    process = start_and_wait(command(killed, data_dir, epochs), killed, epoch=1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert last_epoch(killed) < 3, "the run finished before it could be killed"
+
+    resumed = subprocess.run(command(killed, data_dir, epochs, f"resume={killed}"), cwd=ROOT,
+                             env=run_env(), capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from" in resumed.stderr + resumed.stdout
+
+    expected, got = val_rows(straight), val_rows(killed)
+    assert [row["epoch"] for row in got] == ["0", "1", "2", "3"]  # continuous, no duplicates
+    for key in [k for k in expected[-1] if k.startswith("val/f1")]:
+        assert float(got[-1][key] or "nan") == pytest.approx(
+            float(expected[-1][key] or "nan"), abs=1e-6, nan_ok=True
+        ), key
+    for name, tensor in weights(straight).items():
+        assert torch.allclose(weights(killed)[name].float(), tensor.float(), atol=1e-6), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_signal_during_training_leaves_a_loadable_last_ckpt(tmp_path, data_dir, signum):
+    process = start_and_wait(command(tmp_path, data_dir, "trainer.max_epochs=100"), tmp_path, 0)
+    step_before = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    time.sleep(0.5)  # somewhere inside the next epoch
+    process.send_signal(signum)
+    assert process.wait(timeout=120) == 1
+    assert "stopped by a signal" in process.stderr.read()
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] > step_before["global_step"]
+    assert checkpoint["epoch"] < 99
+    assert "state_dict" in checkpoint and "rng_states" in checkpoint
+
+
+def test_ckpt_path_last_without_checkpoint_starts_fresh(compose_cfg):
+    from seg_f1.training import train
+
+    assert 0.0 <= train(compose_cfg("ckpt_path=last", "test=false")) <= 1.0
+
+
+def test_resume_of_a_missing_directory_is_named(compose_cfg, tmp_path):
+    from seg_f1.training import train
+
+    with pytest.raises(FileNotFoundError, match="resume=/no/such/run"):
+        train(compose_cfg("resume=/no/such/run"))
