@@ -30,7 +30,7 @@ CLASSES = (
 LABEL = {name: index for index, name in enumerate(CLASSES)}
 FLIP_PAIRS = (("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear"))
 SPLITS = ("train", "val", "test")
-GENERATOR_VERSION = 3  # bump when drawing changes, so old caches are not reused
+GENERATOR_VERSION = 4  # bump when drawing changes, so old caches are not reused
 
 Shape = np.ndarray  # boolean mask, H x W
 
@@ -83,7 +83,7 @@ def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
             0.0, chain_v - 0.55, 0.44, 0.38
         )
         paint("neck_l", ring & (g.v > chain_v - 0.3))
-    _paint_ears(paint, g, rng, yaw)
+    earrings = _paint_ears(paint, g, rng, yaw)
     paint("skin", g.ellipse(0.0, 0.0, 1.0, 1.0))
     du = yaw * 0.35
     _paint_nose(paint, g, rng, du)
@@ -98,6 +98,7 @@ def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     _paint_eyes_and_brows(paint, g, rng, du, eye_v, yaw)
     _paint_mouth(paint, g, rng, du)
     _paint_hair(paint, g, rng)
+    paint("ear_r", earrings)  # after skin and hair, as in the official merge order
     if rng.random() < 0.07:
         crown = g.ellipse(0.0, -1.05, rng.uniform(1.1, 1.3), rng.uniform(0.45, 0.6))
         brim = (np.abs(g.v + 0.72) < 0.07) & (np.abs(g.u) < 1.35)
@@ -105,15 +106,18 @@ def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     return mask
 
 
-def _paint_ears(paint: Callable, g: FaceGrid, rng: np.random.Generator, yaw: float) -> None:
-    """The subject's left ear is on the image's right (+u); a strong yaw hides the far ear."""
+def _paint_ears(paint: Callable, g: FaceGrid, rng: np.random.Generator, yaw: float) -> Shape:
+    """The subject's left ear is on the image's right (+u); a strong yaw hides the far ear.
+    Returns the earrings, which are painted last."""
+    earrings = np.zeros(g.u.shape, bool)
     for name, side in (("l_ear", 1), ("r_ear", -1)):
         if side * yaw > 0.18 and rng.random() < 0.7:
             continue
         ear_u = side * (0.97 - side * yaw * 0.2)
         paint(name, g.ellipse(ear_u, 0.02, rng.uniform(0.13, 0.18), rng.uniform(0.22, 0.3)))
         if rng.random() < 0.17:
-            paint("ear_r", g.ellipse(ear_u, 0.3, 0.12, 0.1))
+            earrings |= g.ellipse(ear_u + side * 0.05, 0.32, 0.08, 0.07)
+    return earrings
 
 
 def _paint_nose(paint: Callable, g: FaceGrid, rng: np.random.Generator, du: float) -> None:
