@@ -67,7 +67,7 @@ def merge_parts(parts: dict[str, Path]) -> np.ndarray:
 
 def _write_merged(job: tuple[dict[str, Path], Path]) -> None:
     parts, out = job
-    tmp = out.with_name(f".{out.stem}.tmp.png")
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.png")  # DDP ranks may race on a face
     Image.fromarray(merge_parts(parts)).save(tmp)
     os.replace(tmp, out)
 
