@@ -1,8 +1,10 @@
 """Runs that survive a kill: RNG state in checkpoints, last.ckpt on SIGTERM/SIGUSR1, a metrics
 CSV that continues instead of restarting, and ``resume=<run_dir>`` / ``ckpt_path=last``.
 
-Checkpoint files themselves are already atomic: Lightning 2.6 serialises into memory and writes
-through an fsspec transaction, which on a local disk is a temporary file renamed into place.
+Lightning 2.6 writes checkpoints through an fsspec transaction whose temporary file lives in the
+system temp folder; when that is another filesystem the final move is a copy into the target, so
+a kill can leave a half-written ``last.ckpt``. ``AtomicCheckpointIO`` writes beside the target
+and renames instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -49,6 +52,23 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     name, keys, position, has_gauss, cached = states["numpy"]
     np.random.set_state((name, np.asarray(keys, np.uint32), position, has_gauss, cached))
     torch.set_rng_state(states["torch"])
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Serialise to a temporary file in the checkpoint's own folder, then rename it into place."""
+
+    def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            with open(staging, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
 
 
 def find_checkpoint(run_dir: Path) -> Path:

@@ -19,7 +19,12 @@ from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.metrics import f1_from_confusion
 from seg_f1.module import SegmentationModule
-from seg_f1.resume import ResumableCSVLogger, checkpoint_step, resolve_ckpt_path
+from seg_f1.resume import (
+    AtomicCheckpointIO,
+    ResumableCSVLogger,
+    checkpoint_step,
+    resolve_ckpt_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +119,10 @@ def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Tra
             logger.resume_from_step = resume_from_step
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_kwargs.pop("on_nan", None)  # the module's setting, not a Trainer argument
-    return hydra.utils.instantiate(trainer_kwargs, callbacks=callbacks, logger=loggers or False)
+    plugins = [*(trainer_kwargs.pop("plugins", None) or []), AtomicCheckpointIO()]
+    return hydra.utils.instantiate(
+        trainer_kwargs, callbacks=callbacks, logger=loggers or False, plugins=plugins
+    )
 
 
 def best_score(trainer: L.Trainer, metric: str) -> float:

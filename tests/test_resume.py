@@ -114,3 +114,27 @@ def test_resume_of_a_missing_directory_is_named(compose_cfg, tmp_path):
 
     with pytest.raises(FileNotFoundError, match="resume=/no/such/run"):
         train(compose_cfg("resume=/no/such/run"))
+
+
+def test_atomic_checkpoint_io_keeps_the_old_file_when_a_save_fails(tmp_path, monkeypatch):
+    from seg_f1.resume import AtomicCheckpointIO
+
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"epoch": 1}, path)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt  # a kill between writing and renaming
+
+    monkeypatch.setattr("seg_f1.resume.os.replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"epoch": 2}, path)
+    assert torch.load(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
+
+
+def test_runs_save_checkpoints_through_the_atomic_writer(compose_cfg):
+    from seg_f1.resume import AtomicCheckpointIO
+    from seg_f1.training import build_trainer
+
+    trainer = build_trainer(compose_cfg())
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
