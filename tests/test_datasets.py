@@ -220,3 +220,17 @@ def test_helen_trains_with_strong_augmentation(compose_cfg, tmp_path):
     assert 0.0 <= train(cfg) <= 1.0
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert checkpoint["class_names"][8] == "inner_mouth" and len(checkpoint["class_names"]) == 11
+
+
+def test_folder_reads_a_format_only_opencv_reads(tmp_path):
+    import cv2
+
+    bgr = np.zeros((20, 20, 3), np.float32)
+    bgr[..., 2] = 0.5  # red at half intensity, in OpenCV's channel order
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    assert cv2.imwrite(str(tmp_path / "train" / "images" / "a.hdr"), bgr)  # Radiance: not Pillow
+    save(tmp_path / "train" / "masks" / "a.png", quadrant_mask(10, (0, 3, 6, 9)))
+    samples = FolderSource(str(tmp_path)).samples("train")
+    check_item(samples, 20, (0, 3, 6, 9))
+    image = FaceParsingDataset(samples, 20, MEAN, STD)[0]["image"]
+    assert image[:, 5, 5].tolist() == [128.0, 0.0, 0.0]

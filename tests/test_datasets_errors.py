@@ -124,6 +124,7 @@ def test_skip_logs_each_file_and_the_count(tmp_path, caplog):
     assert [s.name for s in module.datasets["train"].samples] == ["b"]
     assert "skipping train sample a" in caplog.text and "skipping train sample c" in caplog.text
     assert "skipped 2 of 3 train samples" in caplog.text
+    assert [path.name for path in module.train_mask_paths()] == ["b.png"]  # class weights too
 
 
 def test_bad_options_are_named(tmp_path):

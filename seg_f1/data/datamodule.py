@@ -71,6 +71,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.datasets: dict[str, FaceParsingDataset] = {}
+        self._checked: dict[str, list] = {}
 
     @property
     def num_classes(self) -> int:
@@ -87,21 +88,27 @@ class FaceParsingDataModule(L.LightningDataModule):
         for split in ("train", "val", "test"):
             if split not in self.datasets:
                 augment = self.augment if split == "train" else None
-                samples = validate_split(
-                    self.source.samples(split), split, self.num_classes, self.ignore_index,
-                    self.validate, self.on_bad_sample,
-                )  # fmt: skip
                 self.datasets[split] = FaceParsingDataset(
-                    samples, self.image_size, self.mean, self.std, augment,
+                    self.checked_samples(split), self.image_size, self.mean, self.std, augment,
                     num_classes=self.num_classes, ignore_index=self.ignore_index,
                 )  # fmt: skip
                 log.info(
                     "%s split: %d images from %s", split, len(self.datasets[split]), self.data_root
                 )
 
+    def checked_samples(self, split: str) -> list:
+        """The split's samples once ``validate``/``on_bad_sample`` are applied (computed once)."""
+        if split not in self._checked:
+            self._checked[split] = validate_split(
+                self.source.samples(split), split, self.num_classes, self.ignore_index,
+                self.validate, self.on_bad_sample,
+            )  # fmt: skip
+        return self._checked[split]
+
     def train_mask_paths(self) -> list[Path]:
-        """The training split's masks: class weights must never see val or test."""
-        return [sample.mask for sample in self.source.samples("train")]
+        """The training split's masks: class weights must never see val or test, nor a file
+        that ``on_bad_sample=skip`` left out."""
+        return [sample.mask for sample in self.checked_samples("train")]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(

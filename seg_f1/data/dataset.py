@@ -16,12 +16,28 @@ INDEX_MASK_MODES = ("L", "P", "I", "I;16")
 
 
 def read_image(path) -> np.ndarray:
-    """RGB uint8; an unreadable or truncated file is named in the error."""
+    """RGB uint8 through Pillow, or OpenCV for what only it reads; an unreadable or truncated
+    file is named in the error."""
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as error:
-        raise ValueError(f"{path}: cannot read image ({error})") from error
+        image = _read_with_opencv(path)
+        if image is None:
+            raise ValueError(f"{path}: cannot read image ({error})") from error
+        return image
+
+
+def _read_with_opencv(path) -> np.ndarray | None:
+    """Formats Pillow lacks (Radiance .hdr, for one); float images are taken as 0..1."""
+    image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def open_mask(path) -> Image.Image:
