@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 # torch and torchvision must come as a matching pair: a CPU torch beside PyPI's CUDA
 # torchvision fails with "operator torchvision::nms does not exist" (GUIDE section 4).
 TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= dev
+EXTRAS ?= dev,sweep
 STAMP := $(VENV)/.installed-$(subst $(eval) ,_,$(EXTRAS))
 
 export HF_HUB_OFFLINE ?= 1
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
-.PHONY: install train test lint format clean
+.PHONY: install train test lint format clean ablation
 
 install: $(STAMP)
 
@@ -35,6 +35,16 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The seed's loss table, measured: 7 loss configs x 3 seeds, then docs/ablation.md.
+# The budget is sized for a shared 2-core CPU (docs/sweeps.md); raise it for numbers worth quoting.
+ABLATION_DIR ?= outputs/ablation
+ABLATION_BUDGET ?= data.image_size=32 trainer.max_epochs=2 +trainer.limit_train_batches=15 \
+	+trainer.limit_val_batches=2
+ablation: install
+	$(BIN)/python train.py -m hparams_search=ablation hydra.sweep.dir=$(ABLATION_DIR) \
+		'~callbacks.progress_bar' $(ABLATION_BUDGET)
+	$(BIN)/python -m seg_f1.ablation $(ABLATION_DIR) --out docs/ablation.md
 
 clean:
 	rm -rf outputs lightning_logs .pytest_cache .ruff_cache .hypothesis

@@ -19,6 +19,7 @@ from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.metrics import f1_from_confusion
 from seg_f1.module import SegmentationModule
+from seg_f1.results import RunRecord, run_objective
 from seg_f1.resume import (
     AtomicCheckpointIO,
     ResumableCSVLogger,
@@ -30,7 +31,15 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> float:
-    """Fit, test the best checkpoint, and return the best ``optimized_metric`` (for sweepers)."""
+    """Fit, test the best checkpoint, and return the best ``optimized_metric`` (for sweepers).
+
+    The run is recorded in ``<output_dir>/result.json``; in a multirun a failed run returns NaN
+    instead of raising, so the sweep goes on (``seg_f1.results``).
+    """
+    return run_objective(cfg, lambda record: fit_and_test(cfg, record), cfg.paths.output_dir)
+
+
+def fit_and_test(cfg: DictConfig, record: RunRecord) -> None:
     L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.get("resume"), cfg.paths.output_dir)
     datamodule = build_datamodule(cfg)
@@ -54,7 +63,7 @@ def train(cfg: DictConfig) -> float:
         if trainer.is_global_zero and "test" in module.last_confusion:
             Console().print(f1_table(module.last_confusion["test"], module.class_names, "test"))
     log.info("best %s = %.4f", cfg.optimized_metric, best)
-    return best
+    record.observe(trainer, module, best)
 
 
 def build_datamodule(cfg: DictConfig) -> FaceParsingDataModule:

@@ -1,0 +1,154 @@
+"""One ``result.json`` per run, so a sweep can be read back while it runs, after a crash, or later.
+
+A run that raises, or whose objective is NaN, is recorded as ``failed`` with its error. Inside a
+multirun the failure is then swallowed (the objective becomes NaN), so one bad trial neither
+stops the sweep nor loses the results of the others; a single run re-raises as before.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from seg_f1.metrics import f1_from_confusion
+
+RESULT_FILE = "result.json"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(data, stream, indent=2, allow_nan=True)
+            stream.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    with open(path) as stream:
+        return json.load(stream)
+
+
+class RunRecord:
+    """What a run reports about itself; ``observe`` is called once the trainer has finished."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.data: dict[str, Any] = {
+            "status": "running",
+            "overrides": _task_overrides(),
+            "optimized_metric": cfg.get("optimized_metric"),
+            "seed": cfg.get("seed"),
+            "best": None,
+            "test_f1": None,
+            "per_class_f1": {},
+            "per_class_split": None,
+            "class_pixels": {},
+            "epochs": 0,
+            "wall_time_s": None,
+            "error": None,
+        }
+
+    def observe(self, trainer: Any, module: Any, best: float) -> None:
+        """Take the objective, the epoch count, per-class F1 and each class's pixel count on the
+        split it was measured on (test if it ran, else the last validation)."""
+        self.data["best"] = best
+        self.data["epochs"] = int(trainer.current_epoch)
+        test_f1 = trainer.callback_metrics.get("test/f1")
+        self.data["test_f1"] = None if test_f1 is None else float(test_f1)
+        split = next((s for s in ("test", "val") if s in module.last_confusion), None)
+        if split is not None:
+            per_class, _ = f1_from_confusion(module.last_confusion[split])
+            self.data["per_class_split"] = split
+            self.data["per_class_f1"] = {
+                name: _finite_or_none(value)
+                for name, value in zip(module.class_names, per_class.tolist(), strict=True)
+            }
+            pixels = module.last_confusion[split].sum(1).tolist()  # target pixels per class
+            self.data["class_pixels"] = dict(zip(module.class_names, pixels, strict=True))
+
+
+@contextmanager
+def recorded_run(cfg: DictConfig, output_dir: str | Path) -> Iterator[RunRecord]:
+    """Time the block and write ``<output_dir>/result.json`` however it ends.
+
+    ``KeyboardInterrupt`` (which Lightning turns into ``SystemExit``) is recorded as
+    ``interrupted`` and always re-raised: the user asked the whole sweep to stop.
+    """
+    record = RunRecord(cfg)
+    if not _is_first_process():
+        yield record  # one writer per run: DDP ranks other than 0 only train
+        return
+    path = Path(output_dir) / RESULT_FILE
+    start = time.perf_counter()
+    write_json_atomic(path, record.data)
+    try:
+        yield record
+    except (KeyboardInterrupt, SystemExit) as stop:
+        _finish(record, path, start, "interrupted", type(stop).__name__)
+        raise
+    except Exception as error:
+        _finish(record, path, start, "failed", _describe(error))
+        if not in_multirun():
+            raise
+        return
+    best = record.data["best"]
+    if best is None or not math.isfinite(best):
+        _finish(record, path, start, "failed", f"objective {cfg.get('optimized_metric')} is NaN")
+    else:
+        _finish(record, path, start, "ok", None)
+
+
+def run_objective(cfg: DictConfig, body: Callable[[RunRecord], None], output_dir: str) -> float:
+    """Run ``body`` under :func:`recorded_run` and return the objective (NaN if it failed)."""
+    with recorded_run(cfg, output_dir) as record:
+        body(record)
+    best = record.data["best"]
+    return math.nan if best is None else float(best)
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _is_first_process() -> bool:
+    return all(os.environ.get(name, "0") == "0" for name in ("LOCAL_RANK", "NODE_RANK"))
+
+
+def _finish(record: RunRecord, path: Path, start: float, status: str, error: str | None) -> None:
+    record.data["status"] = status
+    record.data["error"] = error
+    record.data["wall_time_s"] = round(time.perf_counter() - start, 3)
+    if record.data["best"] is not None and not math.isfinite(record.data["best"]):
+        record.data["best"] = None
+    write_json_atomic(path, record.data)
+
+
+def _describe(error: BaseException) -> str:
+    """The exception's type and message, then the innermost frames: enough to find the cause."""
+    frames = traceback.format_exception(type(error), error, error.__traceback__)
+    return f"{type(error).__name__}: {error}\n" + "".join(frames[-3:])
+
+
+def _task_overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,341 @@
+"""``python -m seg_f1.sweep_report <multirun_dir>``: what a sweep found, even while it runs.
+
+Reads every job's ``result.json`` (and lists jobs that have none yet), then writes beside them:
+``sweep_report.md`` and ``sweep_report.csv`` (trials sorted by the objective, one column per
+swept parameter), ``best_experiment.yaml`` (the best configuration as a ``conf/experiment/``
+file) and ``sweep.png``. When ``seed`` is swept, configurations are ranked by their mean over
+seeds, and the plot shows the spread as error bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seg_f1.results import RESULT_FILE, read_result
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# overrides that say where or how a job was launched, not what it trained
+PLACE_PREFIXES = ("hydra.", "hydra/", "paths.", "hparams_search")
+
+
+@dataclass
+class Trial:
+    job: str
+    status: str
+    params: dict[str, str]
+    best: float | None = None
+    test_f1: float | None = None
+    epochs: int | None = None
+    wall_time_s: float | None = None
+    error: str | None = None
+    per_class_f1: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.best is not None
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, str]:
+    """``key=value`` command-line overrides as a dict; deletions and placement are dropped."""
+    params = {}
+    for override in overrides:
+        if override.startswith("~") or "=" not in override:
+            continue
+        key, value = override.split("=", 1)
+        key = key.lstrip("+")
+        if not key.startswith(PLACE_PREFIXES):
+            params[key] = value
+    return params
+
+
+def collect(multirun_dir: Path) -> list[Trial]:
+    """Every job under ``multirun_dir``: its ``result.json``, or a ``missing`` row from its
+    ``.hydra/overrides.yaml`` when the job started but wrote nothing (killed before training)."""
+    if not multirun_dir.is_dir():
+        raise FileNotFoundError(f"sweep_report: no such multirun directory {multirun_dir}")
+    trials = []
+    for job_dir in sorted(_job_dirs(multirun_dir), key=_job_order):
+        job = job_dir.relative_to(multirun_dir).as_posix()
+        result_path = job_dir / RESULT_FILE
+        if result_path.is_file():
+            trials.append(_trial_from_result(job, result_path))
+        else:
+            overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+            trials.append(Trial(job, "missing", parse_overrides(overrides)))
+    return trials
+
+
+def _job_dirs(root: Path) -> set[Path]:
+    dirs = {path.parent for path in root.rglob(RESULT_FILE)}
+    dirs |= {path.parent.parent for path in root.rglob(".hydra/overrides.yaml")}
+    return {d for d in dirs if d != root}
+
+
+def _job_order(path: Path) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.parts)
+
+
+def _trial_from_result(job: str, path: Path) -> Trial:
+    try:
+        data = read_result(path)
+    except (OSError, ValueError) as error:
+        return Trial(job, "unreadable", {}, error=f"{path}: {error}")
+    return Trial(
+        job=job,
+        status=data.get("status", "unknown"),
+        params=parse_overrides(data.get("overrides", [])),
+        best=data.get("best"),
+        test_f1=data.get("test_f1"),
+        epochs=data.get("epochs"),
+        wall_time_s=data.get("wall_time_s"),
+        error=data.get("error"),
+        per_class_f1=data.get("per_class_f1") or {},
+    )
+
+
+def swept_keys(trials: list[Trial]) -> list[str]:
+    """Parameters that take more than one value across the jobs, in first-seen order."""
+    keys = dict.fromkeys(key for trial in trials for key in trial.params)
+    return [key for key in keys if len({trial.params.get(key, "") for trial in trials}) > 1]
+
+
+def as_number(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class Group:
+    """The trials of one configuration (all swept values but the seed equal)."""
+
+    params: dict[str, str]
+    scores: list[float]
+    tests: list[float]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def group_by_config(trials: list[Trial], keys: list[str]) -> list[Group]:
+    """Finished trials grouped over ``keys`` (the seed left out), best mean first."""
+    groups: dict[tuple, Group] = {}
+    for trial in trials:
+        if not trial.ok:
+            continue
+        params = {key: trial.params.get(key, "") for key in keys}
+        group = groups.setdefault(tuple(params.items()), Group(params, [], []))
+        group.scores.append(trial.best)
+        if trial.test_f1 is not None:
+            group.tests.append(trial.test_f1)
+    return sorted(groups.values(), key=lambda g: statistics.fmean(g.scores), reverse=True)
+
+
+def ranked(trials: list[Trial]) -> list[Trial]:
+    """Finished trials by objective, best first; then running, missing and failed ones."""
+    return sorted(trials, key=lambda t: (not t.ok, -(t.best or 0.0) if t.ok else 0.0, t.job))
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table_rows(trials: list[Trial], keys: list[str]) -> tuple[list[str], list[list[str]]]:
+    header = ["job", "status", *keys, "val/f1", "test/f1", "epochs", "wall_s"]
+    rows = [
+        [
+            t.job,
+            t.status,
+            *(t.params.get(k, "") for k in keys),
+            _fmt(t.best),
+            _fmt(t.test_f1),
+            _fmt(t.epochs),
+            _fmt(t.wall_time_s, 1),
+        ]
+        for t in ranked(trials)
+    ]
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def best_experiment(params: dict[str, str], conf_dir: Path = CONF_DIR) -> dict[str, Any]:
+    """A ``# @package _global_`` config: group choices in ``defaults``, values nested."""
+    defaults: list[Any] = []
+    values: dict[str, Any] = {}
+    for key, raw in params.items():
+        if key == "experiment":
+            defaults.append(f"/experiment/{raw}")
+        elif (conf_dir / key.replace(".", "/")).is_dir():
+            defaults.append({f"override /{key.replace('.', '/')}": raw})
+        else:
+            node = values
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = _override_value(key, raw)
+    return {"defaults": defaults, **values} if defaults else values
+
+
+def _override_value(key: str, raw: str) -> Any:
+    """The value as Hydra reads it on the command line (``5e-4`` is a float, ``null`` None)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_override(f"{key}={raw}").value()
+
+
+def best_experiment_yaml(params: dict[str, str], source: str, conf_dir: Path = CONF_DIR) -> str:
+    body = yaml.safe_dump(best_experiment(params, conf_dir), sort_keys=False)
+    return (
+        "# @package _global_\n"
+        f"# The best configuration of the sweep in {source}.\n"
+        "# Copy it to conf/experiment/<name>.yaml and run: python train.py experiment=<name>\n"
+        + body
+    )
+
+
+def plot(trials: list[Trial], keys: list[str], path: Path, metric: str = "val/f1") -> None:
+    """val/f1 against each numeric swept parameter, one line per value of the categorical
+    ones; points are means over the remaining trials (seeds, other numbers), bars their std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [t for t in trials if t.ok]
+    keys = [k for k in keys if k != "seed"]
+    numeric = [k for k in keys if all(as_number(t.params.get(k, "")) is not None for t in done)]
+    categorical = [k for k in keys if k not in numeric]
+    axes_keys = numeric or [None]
+    fig, axes = plt.subplots(1, len(axes_keys), figsize=(5 * len(axes_keys), 4), squeeze=False)
+    for ax, key in zip(axes[0], axes_keys, strict=True):
+        lines: dict[str, dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for trial in done:
+            label = ", ".join(f"{k}={trial.params.get(k, '')}" for k in categorical) or metric
+            x = as_number(trial.params[key]) if key else label
+            lines[label if key else metric][x].append(trial.best)
+        for label, points in lines.items():
+            xs = sorted(points) if key else list(points)
+            means, stds = zip(*(mean_std(points[x]) for x in xs), strict=True)
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
+        ax.set_xlabel(key or "configuration")
+        ax.set_ylabel(metric)
+        if key is None:
+            ax.tick_params(axis="x", labelrotation=30)
+        elif len(lines) > 1:
+            ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict[str, str]:
+    """The report's files by name (markdown, CSV, YAML); the plot is written separately."""
+    keys = swept_keys(trials)
+    header, rows = table_rows(trials, keys)
+    counts = defaultdict(int)
+    for trial in trials:
+        counts[trial.status] += 1
+    status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    parts = [f"# Sweep report: {source}", "", f"{len(trials)} jobs: {status}.", ""]
+    parts += [markdown_table(header, rows), ""]
+    config_keys = [k for k in keys if k != "seed"]
+    groups = group_by_config(trials, config_keys)
+    if "seed" in keys and groups:
+        parts += ["## Mean over seeds", ""]
+        group_rows = [
+            [*g.params.values(), "{:.4f} ± {:.4f}".format(*mean_std(g.scores)), str(len(g.scores)),
+             f"{statistics.fmean(g.tests):.4f}" if g.tests else ""]
+            for g in groups
+        ]  # fmt: skip
+        parts += [markdown_table([*config_keys, "val/f1", "seeds", "test/f1"], group_rows), ""]
+    files = {"sweep_report.csv": _csv(header, rows)}
+    if groups:
+        best_params = _best_params(trials, groups[0], "seed" in keys)
+        files["best_experiment.yaml"] = best_experiment_yaml(best_params, str(source), conf_dir)
+        parts += ["## Best configuration", "", "```yaml", files["best_experiment.yaml"], "```", ""]
+    failed = [t for t in trials if t.status not in ("ok", "running")]
+    if failed:
+        parts += ["## Failed trials", ""]
+        for trial in failed:
+            error = (trial.error or "no result.json").strip().splitlines()[0]
+            parts.append(f"- job {trial.job} ({trial.status}): {error}")
+        parts.append("")
+    files["sweep_report.md"] = "\n".join(parts)
+    return files
+
+
+def _best_params(trials: list[Trial], group: Group, seeds_swept: bool) -> dict[str, str]:
+    """All overrides of the group's best trial; the seed too unless it was the replicate axis."""
+    members = [
+        t for t in trials if t.ok and all(t.params.get(k, "") == v for k, v in group.params.items())
+    ]
+    best = max(members, key=lambda t: t.best)
+    return {k: v for k, v in best.params.items() if not (seeds_swept and k == "seed")}
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> str:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def report(multirun_dir: Path, out_dir: Path | None = None, conf_dir: Path = CONF_DIR) -> str:
+    """Write the report files into ``out_dir`` (default: the multirun dir); return the markdown."""
+    out_dir = out_dir or multirun_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trials = collect(multirun_dir)
+    if not trials:
+        raise FileNotFoundError(f"sweep_report: no jobs (no {RESULT_FILE}) under {multirun_dir}")
+    files = render(trials, multirun_dir, conf_dir)
+    for name, text in files.items():
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(out_dir / name)
+    if any(t.ok for t in trials):
+        plot(trials, swept_keys(trials), out_dir / "sweep.png")
+    return files["sweep_report.md"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m seg_f1.sweep_report", description=__doc__)
+    parser.add_argument("multirun_dir", type=Path, help="a Hydra sweep directory")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: there)")
+    args = parser.parse_args(argv)
+    try:
+        print(report(args.multirun_dir, args.out))
+    except FileNotFoundError as error:
+        parser.exit(2, f"{error}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""sweep_report on a hand-made multirun directory: known ranking, mean over seeds, best config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import CONF, ROOT, run_env
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from seg_f1.sweep_report import best_experiment, parse_overrides, report
+
+PLACE = ["hydra.sweep.dir=/somewhere", "paths.data_dir=/data", "data.image_size=32"]
+
+
+def write_job(root: Path, job: str, overrides: list[str], **result) -> None:
+    job_dir = root / job
+    (job_dir / ".hydra").mkdir(parents=True)
+    (job_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if result:
+        data = {"status": "ok", "overrides": overrides, "epochs": 2, "wall_time_s": 3.0, **result}
+        (job_dir / "result.json").write_text(json.dumps(data))
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """dice 0.3: val 0.50, 0.60 (mean 0.55); dice 0.8: 0.70, 0.62 (mean 0.66); one failure,
+    one job killed before it wrote anything, one still running."""
+    root = tmp_path / "multirun"
+    scores = [("0.3", "0", 0.50), ("0.3", "1", 0.60), ("0.8", "0", 0.70), ("0.8", "1", 0.62)]
+    for job, (dice, seed, best) in enumerate(scores):
+        overrides = [*PLACE, f"loss.dice_weight={dice}", f"seed={seed}"]
+        write_job(root, str(job), overrides, best=best, test_f1=best - 0.02)
+    bad = [*PLACE, "loss.dice_weight=1.5", "seed=0"]
+    write_job(root, "4", bad, status="failed", best=None, error="FloatingPointError: NaN\nTrace")
+    write_job(root, "5", [*PLACE, "loss.dice_weight=1.5", "seed=1"])
+    write_job(root, "6", [*PLACE, "loss.dice_weight=1.0", "seed=0"], status="running", best=None)
+    return root
+
+
+def test_table_is_sorted_by_val_f1_with_swept_columns_only(sweep):
+    report(sweep)
+    with open(sweep / "sweep_report.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [
+        "job", "status", "loss.dice_weight", "seed", "val/f1", "test/f1", "epochs", "wall_s"
+    ]  # fmt: skip
+    assert [row["job"] for row in rows[:4]] == ["2", "3", "1", "0"]
+    assert [row["val/f1"] for row in rows[:4]] == ["0.7000", "0.6200", "0.6000", "0.5000"]
+    assert rows[0]["test/f1"] == "0.6800"
+    assert {row["job"]: row["status"] for row in rows[4:]} == {
+        "4": "failed", "5": "missing", "6": "running"
+    }  # fmt: skip
+
+
+def test_markdown_ranks_configs_by_mean_over_seeds_and_lists_failures(sweep):
+    markdown = report(sweep)
+    assert "7 jobs: 1 failed, 1 missing, 4 ok, 1 running." in markdown
+    mean_table = markdown.split("## Mean over seeds")[1]
+    assert mean_table.index("| 0.8 | 0.6600 ± 0.0566 | 2 | 0.6400 |") < mean_table.index(
+        "| 0.3 | 0.5500 ± 0.0707 | 2 | 0.5300 |"
+    )
+    assert "- job 4 (failed): FloatingPointError: NaN" in markdown
+    assert "- job 5 (missing): no result.json" in markdown
+    assert "job 6" not in markdown.split("## Failed trials")[1]
+    assert (sweep / "sweep_report.md").read_text() == markdown
+
+
+def test_best_config_is_the_best_mean_without_the_seed(sweep):
+    report(sweep)
+    text = (sweep / "best_experiment.yaml").read_text()
+    assert text.startswith("# @package _global_\n")
+    assert yaml.safe_load(text) == {"data": {"image_size": 32}, "loss": {"dice_weight": 0.8}}
+
+
+def test_sweep_png_is_written(sweep):
+    report(sweep)
+    assert (sweep / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_group_overrides_become_defaults_and_the_yaml_composes(tmp_path):
+    params = parse_overrides(["loss=focal_dice", "+loss.dice_weight=1.2", "optimizer.lr=5e-4"])
+    assert best_experiment(params) == {
+        "defaults": [{"override /loss": "focal_dice"}],
+        "loss": {"dice_weight": 1.2},
+        "optimizer": {"lr": 5e-4},
+    }
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    write_job(tmp_path / "sweep", "0", ["loss=focal_dice", "loss.dice_weight=1.2"], best=0.6)
+    write_job(tmp_path / "sweep", "1", ["loss=ce_dice", "loss.dice_weight=0.4"], best=0.5)
+    report(tmp_path / "sweep", conf_dir=conf)
+    shutil.copy(tmp_path / "sweep" / "best_experiment.yaml", conf / "experiment" / "best.yaml")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=best"])
+    GlobalHydra.instance().clear()
+    assert cfg.loss.focal._target_ == "seg_f1.losses.FocalLoss"
+    assert cfg.loss.dice_weight == 1.2
+
+
+def test_cli_prints_the_report_and_names_a_missing_directory(sweep, tmp_path):
+    command = [sys.executable, "-m", "seg_f1.sweep_report"]
+    result = subprocess.run(
+        [*command, str(sweep), "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "| 2 | ok | 0.8 | 0 | 0.7000 |" in result.stdout
+    assert (tmp_path / "out" / "sweep_report.csv").is_file()
+    missing = tmp_path / "no_such_sweep"
+    result = subprocess.run(
+        [*command, str(missing)], cwd=ROOT, env=run_env(), capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert str(missing) in result.stderr
+
+
+def test_ablation_table_gains_verdicts_and_smallest_classes(tmp_path):
+    from seg_f1.ablation import render
+
+    pixels = {"background": 1000, "skin": 500, "nose": 20, "l_eye": 5, "r_eye": 6, "hat": 10,
+              "neck_l": 0, "cloth": 50, "hair": 300}  # fmt: skip
+    runs = {
+        "ce": [0.40, 0.42, 0.44],
+        "ce_dice05": [0.50, 0.52, 0.54],
+        "focal_dice05": [0.41, 0.45, 0.43],
+    }
+    job = 0
+    for name, scores in runs.items():
+        for seed, test_f1 in enumerate(scores):
+            per_class = {cls: test_f1 for cls in pixels if cls != "neck_l"}
+            overrides = [f"experiment=ablation/{name}", f"seed={seed}", "data.image_size=48"]
+            write_job(tmp_path, str(job), overrides, best=test_f1 + 0.01, test_f1=test_f1,
+                      per_class_f1=per_class, class_pixels=pixels)  # fmt: skip
+            job += 1
+    write_job(tmp_path, str(job), ["experiment=ablation/ce_lovasz", "seed=0"], status="failed",
+              best=None, error="RuntimeError: boom\nTraceback")  # fmt: skip
+    text = render(tmp_path)
+    assert "`data.image_size=48`" in text
+    assert "| CE only | 0.4200 ± 0.0200 | 3 | 0.4300 |  |  | 0.65 |" in text
+    assert (
+        "| CE + 0.5·Dice | 0.5200 ± 0.0200 | 3 | 0.5300 | +0.1000 (+23.8%) | better | 0.70 |"
+        in text
+    )
+    assert (
+        "| Focal + 0.5·Dice | 0.4300 ± 0.0200 | 3 | 0.4400 | +0.0100 (+2.4%) | within noise" in text
+    )
+    assert "| CE + 1.0·Dice | not run | 0 |" in text
+    assert "| configuration | l_eye | r_eye | hat | nose | cloth |" in text
+    assert "| CE + 0.5·Dice | 0.5200 | 0.5200 | 0.5200 | 0.5200 | 0.5200 |" in text
+    assert "- ablation/ce_lovasz seed 0: RuntimeError: boom" in text
