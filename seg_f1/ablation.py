@@ -31,7 +31,7 @@ ROWS = [
 ]
 BASELINE = "ablation/ce"
 SMALLEST = 5
-VARYING = ("experiment", "seed")
+NOT_BUDGET = ("experiment", "seed", "hparams_search", "hydra", "paths", "~")
 
 
 @dataclass
@@ -58,21 +58,22 @@ class Runs:
 
 
 def load(multirun_dir: Path) -> tuple[dict[str, Runs], dict[str, float], list[str], list[str]]:
-    """Runs per experiment, mean pixel count per class, the shared budget, failures."""
+    """Runs per experiment, mean pixel count per class, the shared budget overrides (as typed),
+    and one line per run that did not finish (failed, interrupted or still running)."""
     runs: dict[str, Runs] = {}
     pixels: dict[str, list[float]] = defaultdict(list)
-    budgets: list[dict[str, str]] = []
-    failures = []
+    budgets: list[list[str]] = []
+    unfinished = []
     for path in sorted(multirun_dir.rglob(RESULT_FILE)):
         data = read_result(path)
         params = parse_overrides(data.get("overrides", []))
-        experiment = params.get("experiment", "?")
+        run = f"{params.get('experiment', '?')} seed {params.get('seed')}"
         if data.get("status") != "ok" or data.get("test_f1") is None:
-            error = (data.get("error") or data.get("status") or "").splitlines()
-            failures.append(f"{experiment} seed {params.get('seed')}: {error[0] if error else ''}")
+            error = (data.get("error") or "").splitlines()
+            unfinished.append(f"{run}: {data.get('status')} {error[0] if error else ''}".strip())
             continue
-        budgets.append({k: v for k, v in params.items() if k not in VARYING})
-        group = runs.setdefault(experiment, Runs([], [], defaultdict(list), []))
+        budgets.append([o for o in data["overrides"] if not o.lstrip("+").startswith(NOT_BUDGET)])
+        group = runs.setdefault(params.get("experiment", "?"), Runs([], [], defaultdict(list), []))
         group.test_f1.append(data["test_f1"])
         group.val_f1.append(data["best"])
         group.wall_s.append(data.get("wall_time_s") or 0.0)
@@ -81,8 +82,8 @@ def load(multirun_dir: Path) -> tuple[dict[str, Runs], dict[str, float], list[st
                 group.per_class[name].append(value)
         for name, count in (data.get("class_pixels") or {}).items():
             pixels[name].append(count)
-    shared = [f"{k}={v}" for k, v in budgets[0].items() if all(b.get(k) == v for b in budgets)]
-    return runs, {k: statistics.fmean(v) for k, v in pixels.items()}, shared, failures
+    shared = [o for o in budgets[0] if all(o in b for b in budgets)] if budgets else []
+    return runs, {k: statistics.fmean(v) for k, v in pixels.items()}, shared, unfinished
 
 
 def smallest_classes(pixels: dict[str, float], count: int = SMALLEST) -> list[str]:
@@ -103,7 +104,7 @@ def verdict(row: Runs, base: Runs) -> str:
 
 
 def render(multirun_dir: Path) -> str:
-    runs, pixels, budget, failures = load(multirun_dir)
+    runs, pixels, budget, unfinished = load(multirun_dir)
     if not runs:
         raise FileNotFoundError(f"ablation: no finished {RESULT_FILE} under {multirun_dir}")
     base = runs.get(BASELINE)
@@ -154,8 +155,8 @@ def render(multirun_dir: Path) -> str:
     share = sum(pixels.values()) or 1.0
     sizes = ", ".join(f"{name} {pixels[name] / share:.2%}" for name in small)
     lines += ["", f"Their share of the test pixels: {sizes}.", ""]
-    if failures:
-        lines += ["## Failed runs", "", *(f"- {failure}" for failure in failures), ""]
+    if unfinished:
+        lines += ["## Runs without a result", "", *(f"- {run}" for run in unfinished), ""]
     return "\n".join(lines)
 
 

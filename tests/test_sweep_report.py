@@ -137,14 +137,15 @@ def test_ablation_table_gains_verdicts_and_smallest_classes(tmp_path):
     for name, scores in runs.items():
         for seed, test_f1 in enumerate(scores):
             per_class = {cls: test_f1 for cls in pixels if cls != "neck_l"}
-            overrides = [f"experiment=ablation/{name}", f"seed={seed}", "data.image_size=48"]
+            budget = ["data.image_size=48", "+trainer.limit_train_batches=3", "hydra.sweep.dir=x"]
+            overrides = [f"experiment=ablation/{name}", f"seed={seed}", *budget]
             write_job(tmp_path, str(job), overrides, best=test_f1 + 0.01, test_f1=test_f1,
                       per_class_f1=per_class, class_pixels=pixels)  # fmt: skip
             job += 1
     write_job(tmp_path, str(job), ["experiment=ablation/ce_lovasz", "seed=0"], status="failed",
               best=None, error="RuntimeError: boom\nTraceback")  # fmt: skip
     text = render(tmp_path)
-    assert "`data.image_size=48`" in text
+    assert "`data.image_size=48 +trainer.limit_train_batches=3`" in text
     assert "| CE only | 0.4200 ± 0.0200 | 3 | 0.4300 |  |  | 0.65 |" in text
     assert (
         "| CE + 0.5·Dice | 0.5200 ± 0.0200 | 3 | 0.5300 | +0.1000 (+23.8%) | better | 0.70 |"
@@ -156,4 +157,4 @@ def test_ablation_table_gains_verdicts_and_smallest_classes(tmp_path):
     assert "| CE + 1.0·Dice | not run | 0 |" in text
     assert "| configuration | l_eye | r_eye | hat | nose | cloth |" in text
     assert "| CE + 0.5·Dice | 0.5200 | 0.5200 | 0.5200 | 0.5200 | 0.5200 |" in text
-    assert "- ablation/ce_lovasz seed 0: RuntimeError: boom" in text
+    assert "- ablation/ce_lovasz seed 0: failed RuntimeError: boom" in text
