@@ -16,6 +16,7 @@ import lightning as L
 import pytest
 import torch
 from conftest import ROOT, TINY, run_env
+from torch.utils.data import DataLoader, Subset
 
 from seg_f1.metrics import f1_from_confusion
 from seg_f1.module import SegmentationModule
@@ -120,6 +121,12 @@ def test_ddp_cpu_f1_equals_one_process_and_rank0_writes_once(compose_cfg, tmp_pa
     ddp_per_class = [float(ddp_rows[0][f"val/f1_{name}"]) for name in module.class_names]
     assert ddp_per_class == pytest.approx(per_class.tolist(), abs=1e-6, nan_ok=True)
     assert float(ddp_rows[0]["val/f1"]) == pytest.approx(mean, abs=1e-6)
+
+    # rank 0's own images (0 and 2 under the DistributedSampler) alone give other values
+    rank0_half = Subset(datamodule.val_dataloader().dataset, [0, 2])
+    single.validate(module, dataloaders=DataLoader(rank0_half, batch_size=2), verbose=False)
+    rank0_per_class, _ = f1_from_confusion(module.last_confusion["val"])
+    assert rank0_per_class.tolist() != pytest.approx(per_class.tolist(), abs=1e-6, nan_ok=True)
 
 
 @pytest.mark.slow
