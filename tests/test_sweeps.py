@@ -143,3 +143,40 @@ def test_interrupted_optuna_study_resumes_to_n_trials(tmp_path, data_dir):
     assert resumed["best"] == pytest.approx(after[3].value)
     overrides = json.dumps(resumed["overrides"])
     assert "loss.dice_weight=" in overrides and "optimizer.lr=" in overrides
+
+
+def compose_with(*overrides: str):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "search", sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml"))
+)  # fmt: skip
+def test_every_swept_key_exists_for_every_swept_choice(search):
+    """A sweep over a key the chosen loss lacks fails only when its job starts ("not in
+    struct"); here every value of every group a search chooses must have every swept key."""
+    if search == "optuna":
+        pytest.importorskip("optuna", reason="needs the sweep extra")
+    params = compose_with(f"hparams_search={search}").hydra.sweeper.params
+    groups = {k: v for k, v in params.items() if (CONF / k).is_dir() or k == "experiment"}
+    choices = [
+        [f"{group}={value.strip()}" for value in _values(spec)] for group, spec in groups.items()
+    ]
+    for chosen in choices[0] if choices else [None]:
+        cfg = compose_with(f"hparams_search={search}", *([chosen] if chosen else []))
+        for key in params:
+            if key not in groups:
+                assert OmegaConf.select(cfg, key) is not None, (search, chosen, key)
+
+
+def _values(spec: str) -> list[str]:
+    """The values of a basic-sweeper list (``a,b``) or an Optuna ``choice(a, b)``."""
+    spec = spec.removeprefix("choice(").removesuffix(")")
+    return [value for value in spec.replace("\n", "").split(",") if value.strip()]
