@@ -239,11 +239,12 @@ def plot(trials: list[Trial], keys: list[str], path: Path, metric: str = "val/f1
         for label, points in lines.items():
             xs = sorted(points) if key else list(points)
             means, stds = zip(*(mean_std(points[x]) for x in xs), strict=True)
-            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
+            style = "-" if key else "none"  # categories have no order to draw a line along
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, linestyle=style, label=label)
         ax.set_xlabel(key or "configuration")
         ax.set_ylabel(metric)
         if key is None:
-            ax.tick_params(axis="x", labelrotation=30)
+            plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
         elif len(lines) > 1:
             ax.legend(fontsize="small")
         ax.grid(alpha=0.3)
