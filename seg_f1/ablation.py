@@ -103,6 +103,27 @@ def verdict(row: Runs, base: Runs) -> str:
     return "better" if gap > 0 else "worse"
 
 
+def summary(runs: dict[str, Runs], base: Runs | None) -> str:
+    """One sentence on what separated from CE only, so the table cannot be over-read."""
+    if base is None:
+        return "CE only did not finish, so there is no baseline to compare with."
+    verdicts = {label: verdict(runs[e], base) for e, label, _ in ROWS[1:] if e in runs}
+    better = [label for label, v in verdicts.items() if v == "better"]
+    worse = [label for label, v in verdicts.items() if v == "worse"]
+    if not better and not worse:
+        return (
+            "**At this budget no configuration differs from CE only by more than the "
+            "seed-to-seed noise**: the seed's predicted gains are not reproduced here."
+        )
+    parts = []
+    if better:
+        parts.append("better than CE only beyond noise: " + ", ".join(better))
+    if worse:
+        parts.append("worse than CE only beyond noise: " + ", ".join(worse))
+    text = "; ".join(parts)
+    return f"**{text[0].upper()}{text[1:]}.** The others are within noise."
+
+
 def render(multirun_dir: Path) -> str:
     runs, pixels, budget, unfinished = load(multirun_dir)
     if not runs:
@@ -145,7 +166,8 @@ def render(multirun_dir: Path) -> str:
             f"| {label} | {row.mean:.4f} ± {row.std:.4f} | {len(row.test_f1)} | "
             f"{statistics.fmean(row.val_f1):.4f} | {gain} | {verdict_text} | {predicted} |"
         )
-    lines += ["", f"## Test F1 of the {len(small)} smallest classes (mean over seeds)", ""]
+    lines += ["", summary(runs, base), ""]
+    lines += [f"## Test F1 of the {len(small)} smallest classes (mean over seeds)", ""]
     lines += ["| configuration | " + " | ".join(small) + " |", "|---|" + "---|" * len(small)]
     for experiment, label, _ in ROWS:
         row = runs.get(experiment)

@@ -155,6 +155,7 @@ def test_ablation_table_gains_verdicts_and_smallest_classes(tmp_path):
         "| Focal + 0.5·Dice | 0.4300 ± 0.0200 | 3 | 0.4400 | +0.0100 (+2.4%) | within noise" in text
     )
     assert "| CE + 1.0·Dice | not run | 0 |" in text
+    assert "**Better than CE only beyond noise: CE + 0.5·Dice.** The others are within" in text
     assert "| configuration | l_eye | r_eye | hat | nose | cloth |" in text
     assert "| CE + 0.5·Dice | 0.5200 | 0.5200 | 0.5200 | 0.5200 | 0.5200 |" in text
     assert "- ablation/ce_lovasz seed 0: failed RuntimeError: boom" in text
