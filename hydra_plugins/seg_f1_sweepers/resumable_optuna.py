@@ -12,14 +12,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
-
 log = logging.getLogger(__name__)
+
+try:
+    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+except ImportError:  # without the `sweep` extra: no plugin, and no warning on every run
+    OptunaSweeper = None
 
 INTERRUPTED = "interrupted"
 
 
-class ResumableOptunaSweeper(OptunaSweeper):
+class ResumableOptunaSweeper(OptunaSweeper or object):
     """``hydra.sweeper.n_trials`` finished trials in total, over however many invocations."""
 
     def sweep(self, arguments: list[str]) -> None:
