@@ -1,0 +1,237 @@
+"""The seed's section 8 as a callback: do the loss curves and the F1 curves agree?
+
+Over the last ``window`` epochs a least-squares slope is fitted to ``train/loss``, ``val/loss``
+(relative to their mean, per epoch) and ``train/f1``, ``val/f1`` (absolute, per epoch). The four
+slopes place the run in one of the seed's cases; ``0`` means no case fits (e.g. a plateau).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+from lightning.pytorch.utilities import rank_zero_only
+
+from seg_f1.callbacks.history import CURVE_KEYS, EpochHistory, finished_epoch_metrics
+
+log = logging.getLogger(__name__)
+
+UNCLEAR, HEALTHY, SURROGATE_STALLED, OVERFITTING, LR_TOO_HIGH = range(5)
+
+CASES = {
+    UNCLEAR: ("no clear trend", "keep training, or check that the loss moves at all"),
+    HEALTHY: ("loss down, F1 up: healthy", "nothing to change"),
+    SURROGATE_STALLED: (
+        "loss down but val F1 flat: the surrogate is not moving F1",
+        "raise loss.dice_weight or add class weights (loss.class_weights=median_freq)",
+    ),
+    OVERFITTING: (
+        "train loss down but val F1 down or val loss up: overfitting",
+        "raise optimizer.weight_decay, use stronger augmentation (data/augment=strong) "
+        "or stop early",
+    ),
+    LR_TOO_HIGH: (
+        "loss up with F1 up, or the loss oscillates: learning rate too high",
+        "lower optimizer.lr (e.g. by 3x)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """``loss_tol``: relative loss change per epoch that counts as a move; ``f1_tol``: absolute
+    F1 change per epoch; ``oscillation``: relative size of every step of a loss that flips sign."""
+
+    loss_tol: float = 0.01
+    f1_tol: float = 0.005
+    oscillation: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not value > 0:
+                raise ValueError(f"callbacks.curve_diagnosis.{name} must be > 0, got {value}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    epoch: int
+    case: int
+    slopes: dict[str, float]
+    oscillating: bool
+
+    @property
+    def text(self) -> str:
+        return CASES[self.case][0]
+
+    @property
+    def suggestion(self) -> str:
+        return CASES[self.case][1]
+
+
+def slope(values: list[float]) -> float:
+    """Least-squares slope per epoch."""
+    x = np.arange(len(values), dtype=float)
+    return float(np.polyfit(x, np.asarray(values, dtype=float), 1)[0])
+
+
+def relative_slope(values: list[float]) -> float:
+    scale = float(np.mean(np.abs(values)))
+    return slope(values) / scale if scale > 0 else 0.0
+
+
+def oscillates(values: list[float], size: float) -> bool:
+    """Every step at least ``size`` of the mean, and the steps change direction."""
+    steps = np.diff(np.asarray(values, dtype=float))
+    scale = float(np.mean(np.abs(values)))
+    if len(steps) < 2 or scale == 0:
+        return False
+    flips = np.sum(np.sign(steps[1:]) != np.sign(steps[:-1]))
+    return bool(flips >= 1 and np.all(np.abs(steps) / scale >= size))
+
+
+def classify(
+    history: dict[str, list[float]], window: int, thresholds: Thresholds, epoch: int = 0
+) -> Verdict | None:
+    """The case of the last ``window`` epochs; None until every curve has ``window`` values."""
+    tails = {key: list(history.get(key, []))[-window:] for key in CURVE_KEYS}
+    if any(len(tail) < window or not all(map(math.isfinite, tail)) for tail in tails.values()):
+        return None
+    slopes = {
+        "train/loss": relative_slope(tails["train/loss"]),
+        "val/loss": relative_slope(tails["val/loss"]),
+        "train/f1": slope(tails["train/f1"]),
+        "val/f1": slope(tails["val/f1"]),
+    }
+    oscillating = any(
+        oscillates(tails[key], thresholds.oscillation) for key in ("train/loss", "val/loss")
+    )
+    loss_down = slopes["train/loss"] < -thresholds.loss_tol
+    loss_up = slopes["train/loss"] > thresholds.loss_tol
+    f1_up = slopes["val/f1"] > thresholds.f1_tol
+    f1_down = slopes["val/f1"] < -thresholds.f1_tol
+    if oscillating or (loss_up and f1_up):
+        case = LR_TOO_HIGH
+    elif loss_down and (f1_down or slopes["val/loss"] > thresholds.loss_tol):
+        case = OVERFITTING
+    elif loss_down and not f1_up:
+        case = SURROGATE_STALLED
+    elif loss_down:
+        case = HEALTHY
+    else:
+        case = UNCLEAR
+    return Verdict(epoch, case, slopes, oscillating)
+
+
+def render_markdown(verdicts: list[Verdict], window: int, thresholds: Thresholds) -> str:
+    lines = ["# Curve diagnosis", ""]
+    if not verdicts:
+        lines += [f"No verdict: the run had fewer than {window} complete epochs.", ""]
+    else:
+        final = verdicts[-1]
+        lines += [
+            f"**Final verdict (epoch {final.epoch}): case {final.case}, {final.text}.**",
+            "",
+            f"Suggestion: {final.suggestion}.",
+            "",
+        ]
+    lines += [
+        f"Window: {window} epochs. Thresholds: a loss moves when its least-squares slope "
+        f"exceeds {thresholds.loss_tol:g} of its mean per epoch; F1 moves when its slope exceeds "
+        f"{thresholds.f1_tol:g} per epoch; a loss oscillates when every step is at least "
+        f"{thresholds.oscillation:g} of its mean and the steps change direction.",
+        "",
+        "| epoch | case | verdict | train/loss slope (rel) | val/loss slope (rel) "
+        "| train/f1 slope | val/f1 slope | oscillating |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v in verdicts:
+        s = v.slopes
+        lines.append(
+            f"| {v.epoch} | {v.case} | {v.text} | {s['train/loss']:+.4f} | {s['val/loss']:+.4f} "
+            f"| {s['train/f1']:+.4f} | {s['val/f1']:+.4f} | {'yes' if v.oscillating else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class CurveDiagnosis(L.Callback):
+    """Logs ``diag/case`` per finished epoch once ``window`` epochs exist, prints the verdict,
+    and writes ``<output_dir>/diagnosis.md`` at the end of fit."""
+
+    def __init__(
+        self,
+        output_dir: str | None = None,
+        window: int = 3,
+        loss_tol: float = 0.01,
+        f1_tol: float = 0.005,
+        oscillation: float = 0.1,
+        filename: str = "diagnosis.md",
+    ) -> None:
+        if window < 2:
+            raise ValueError(f"callbacks.curve_diagnosis.window must be >= 2, got {window}")
+        self.output_dir = output_dir
+        self.window = window
+        self.thresholds = Thresholds(loss_tol, f1_tol, oscillation)
+        self.filename = filename
+        self.history = EpochHistory()
+        self.verdicts: list[Verdict] = []
+
+    def observe(self, epoch: int, metrics: dict[str, float]) -> Verdict | None:
+        """Add one finished epoch; the verdict once the window is full."""
+        if not self.history.record(epoch, metrics):
+            return None
+        series = {key: self.history.series(key) for key in CURVE_KEYS}
+        verdict = classify(series, self.window, self.thresholds, epoch)
+        if verdict is not None:
+            self.verdicts.append(verdict)
+        return verdict
+
+    def _observe_finished(self, trainer: L.Trainer, epoch: int) -> None:
+        if trainer.sanity_checking or epoch < 0:
+            return
+        verdict = self.observe(epoch, finished_epoch_metrics(trainer))
+        if verdict is None:
+            return
+        for logger in trainer.loggers:
+            logger.log_metrics({"diag/case": float(verdict.case)}, step=trainer.global_step)
+        self._announce(verdict)
+
+    @rank_zero_only
+    def _announce(self, verdict: Verdict) -> None:
+        log.info(
+            "diagnosis epoch %d: case %d, %s -> %s",
+            verdict.epoch, verdict.case, verdict.text, verdict.suggestion,
+        )  # fmt: skip
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._observe_finished(trainer, trainer.current_epoch - 1)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._observe_finished(trainer, trainer.current_epoch - 1)
+        if trainer.is_global_zero:
+            root = Path(self.output_dir or trainer.default_root_dir)
+            write_atomic(root / self.filename, self.report())
+
+    def report(self) -> str:
+        return render_markdown(self.verdicts, self.window, self.thresholds)
+
+    def state_dict(self) -> dict:
+        return {
+            "history": self.history.state_dict(),
+            "verdicts": [asdict(v) for v in self.verdicts],
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history.load_state_dict(state_dict.get("history", {}))
+        self.verdicts = [Verdict(**v) for v in state_dict.get("verdicts", [])]

@@ -1,0 +1,97 @@
+"""The curve diagnosis on hand-made metric histories, one per case of the seed's section 8."""
+
+from __future__ import annotations
+
+import csv
+import pytest
+
+from seg_f1.callbacks.diagnosis import (
+    HEALTHY,
+    LR_TOO_HIGH,
+    OVERFITTING,
+    SURROGATE_STALLED,
+    UNCLEAR,
+    CurveDiagnosis,
+    Thresholds,
+    classify,
+    relative_slope,
+    slope,
+)
+from seg_f1.training import train
+
+
+def history(train_loss, val_loss, train_f1, val_f1):
+    return {"train/loss": train_loss, "val/loss": val_loss, "train/f1": train_f1, "val/f1": val_f1}
+
+
+CASES = {
+    "healthy": (history([1.0, 0.8, 0.6], [1.1, 0.9, 0.7], [0.3, 0.4, 0.5], [0.3, 0.38, 0.46]), HEALTHY),
+    "surrogate": (history([1.0, 0.8, 0.6], [1.0, 0.9, 0.8], [0.5, 0.5, 0.5], [0.40, 0.401, 0.40]), SURROGATE_STALLED),
+    "overfit_f1": (history([1.0, 0.8, 0.6], [0.9, 0.9, 0.9], [0.5, 0.6, 0.7], [0.5, 0.48, 0.45]), OVERFITTING),
+    "overfit_loss": (history([1.0, 0.8, 0.6], [0.8, 0.9, 1.0], [0.5, 0.6, 0.7], [0.5, 0.5, 0.5]), OVERFITTING),
+    "loss_up_f1_up": (history([0.6, 0.7, 0.8], [0.6, 0.7, 0.8], [0.3, 0.4, 0.5], [0.3, 0.4, 0.5]), LR_TOO_HIGH),
+    "oscillating": (history([1.0, 0.5, 1.0], [1.0, 0.9, 0.8], [0.3, 0.4, 0.5], [0.3, 0.3, 0.3]), LR_TOO_HIGH),
+    "plateau": (history([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]), UNCLEAR),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_case_gets_its_verdict(name):
+    curves, case = CASES[name]
+    verdict = classify(curves, window=3, thresholds=Thresholds())
+    assert verdict.case == case, (name, verdict)
+
+
+def test_slopes_are_least_squares_per_epoch():
+    assert slope([1.0, 0.8, 0.6]) == pytest.approx(-0.2)
+    assert relative_slope([1.0, 0.8, 0.6]) == pytest.approx(-0.2 / 0.8)
+
+
+def test_no_verdict_until_the_window_is_full():
+    curves, _ = CASES["healthy"]
+    short = {key: values[:2] for key, values in curves.items()}
+    assert classify(short, window=3, thresholds=Thresholds()) is None
+    callback = CurveDiagnosis(window=3)
+    rows = [{key: values[i] for key, values in curves.items()} for i in range(3)]
+    assert callback.observe(0, rows[0]) is None
+    assert callback.observe(1, rows[1]) is None
+    assert callback.observe(2, rows[2]).case == HEALTHY
+    assert "| 2 | 1 |" in callback.report()
+
+
+def test_a_missing_curve_gives_no_verdict():
+    curves, _ = CASES["healthy"]
+    curves = {**curves, "val/f1": [0.3, float("nan"), 0.5]}
+    assert classify(curves, window=3, thresholds=Thresholds()) is None
+
+
+def test_thresholds_are_configurable():
+    curves, _ = CASES["surrogate"]  # val F1 moves 0 per epoch, train loss -25% per epoch
+    assert classify(curves, 3, Thresholds(loss_tol=0.5)).case == UNCLEAR
+    with pytest.raises(ValueError, match="f1_tol"):
+        Thresholds(f1_tol=0)
+    with pytest.raises(ValueError, match="window"):
+        CurveDiagnosis(window=1)
+
+
+def test_state_dict_lets_a_resumed_run_continue_the_window():
+    curves, _ = CASES["overfit_f1"]
+    rows = [{key: values[i] for key, values in curves.items()} for i in range(3)]
+    first = CurveDiagnosis(window=3)
+    first.observe(0, rows[0])
+    first.observe(1, rows[1])
+    state = first.state_dict()
+    resumed = CurveDiagnosis(window=3)
+    resumed.load_state_dict(state)
+    assert resumed.observe(1, rows[1]) is None  # an epoch already seen is not counted twice
+    assert resumed.observe(2, rows[2]).case == OVERFITTING
+
+
+def test_a_run_logs_diag_case_and_writes_diagnosis_md(compose_cfg, tmp_path):
+    cfg = compose_cfg("trainer.max_epochs=3", "callbacks.curve_diagnosis.window=2")
+    train(cfg)
+    report = (tmp_path / "diagnosis.md").read_text()
+    assert "Window: 2 epochs" in report and "| 2 |" in report
+    with open(tmp_path / "metrics.csv") as handle:
+        cases = [float(row["diag/case"]) for row in csv.DictReader(handle) if row["diag/case"]]
+    assert len(cases) == 2 and set(cases) <= set(range(5))
