@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+
 import pytest
 
 from seg_f1.callbacks.diagnosis import (
@@ -25,14 +26,35 @@ def history(train_loss, val_loss, train_f1, val_f1):
 
 
 CASES = {
-    "healthy": (history([1.0, 0.8, 0.6], [1.1, 0.9, 0.7], [0.3, 0.4, 0.5], [0.3, 0.38, 0.46]), HEALTHY),
-    "surrogate": (history([1.0, 0.8, 0.6], [1.0, 0.9, 0.8], [0.5, 0.5, 0.5], [0.40, 0.401, 0.40]), SURROGATE_STALLED),
-    "overfit_f1": (history([1.0, 0.8, 0.6], [0.9, 0.9, 0.9], [0.5, 0.6, 0.7], [0.5, 0.48, 0.45]), OVERFITTING),
-    "overfit_loss": (history([1.0, 0.8, 0.6], [0.8, 0.9, 1.0], [0.5, 0.6, 0.7], [0.5, 0.5, 0.5]), OVERFITTING),
-    "loss_up_f1_up": (history([0.6, 0.7, 0.8], [0.6, 0.7, 0.8], [0.3, 0.4, 0.5], [0.3, 0.4, 0.5]), LR_TOO_HIGH),
-    "oscillating": (history([1.0, 0.5, 1.0], [1.0, 0.9, 0.8], [0.3, 0.4, 0.5], [0.3, 0.3, 0.3]), LR_TOO_HIGH),
-    "plateau": (history([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]), UNCLEAR),
-}  # fmt: skip
+    "healthy": (
+        history([1.0, 0.8, 0.6], [1.1, 0.9, 0.7], [0.3, 0.4, 0.5], [0.3, 0.38, 0.46]),
+        HEALTHY,
+    ),
+    "surrogate": (
+        history([1.0, 0.8, 0.6], [1.0, 0.9, 0.8], [0.5, 0.5, 0.5], [0.40, 0.401, 0.40]),
+        SURROGATE_STALLED,
+    ),
+    "overfit_f1": (
+        history([1.0, 0.8, 0.6], [0.9, 0.9, 0.9], [0.5, 0.6, 0.7], [0.5, 0.48, 0.45]),
+        OVERFITTING,
+    ),
+    "overfit_loss": (
+        history([1.0, 0.8, 0.6], [0.8, 0.9, 1.0], [0.5, 0.6, 0.7], [0.5, 0.5, 0.5]),
+        OVERFITTING,
+    ),
+    "loss_up_f1_up": (
+        history([0.6, 0.7, 0.8], [0.6, 0.7, 0.8], [0.3, 0.4, 0.5], [0.3, 0.4, 0.5]),
+        LR_TOO_HIGH,
+    ),
+    "oscillating": (
+        history([1.0, 0.5, 1.0], [1.0, 0.9, 0.8], [0.3, 0.4, 0.5], [0.3, 0.3, 0.3]),
+        LR_TOO_HIGH,
+    ),
+    "plateau": (
+        history([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
+        UNCLEAR,
+    ),
+}
 
 
 @pytest.mark.parametrize("name", list(CASES))
