@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - one case per line reads as a table
 """The curve diagnosis on hand-made metric histories, one per case of the seed's section 8."""
 
 from __future__ import annotations
