@@ -1,0 +1,84 @@
+"""Writes the run's figures and tables to the run directory (and TensorBoard) at the end of fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from seg_f1 import plots
+from seg_f1.callbacks.history import EpochHistory, finished_epoch_metrics
+from seg_f1.reports import (
+    curves_markdown,
+    denormalise,
+    per_class_rows,
+    rows_csv,
+    save_figure,
+    save_text,
+)
+
+
+class RunReports(L.Callback):
+    """``curves.png``/``curves.md``, ``per_class_f1.png``/``.csv``, ``confusion.png`` and
+    ``predictions.png`` (the first ``num_predictions`` validation images, which never change).
+
+    ``small_class_share``: classes under this share of the validation pixels are flagged."""
+
+    def __init__(
+        self, output_dir: str | None = None, num_predictions: int = 4, small_class_share=0.01
+    ) -> None:
+        self.output_dir = output_dir
+        self.num_predictions = num_predictions
+        self.small_class_share = small_class_share
+        self.history = EpochHistory()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch > 0:
+            self.history.record(trainer.current_epoch - 1, finished_epoch_metrics(trainer))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.history.record(trainer.current_epoch - 1, finished_epoch_metrics(trainer))
+        if not trainer.is_global_zero:
+            return
+        root = Path(self.output_dir or trainer.default_root_dir)
+        figures = {"curves": plots.curves_figure(self.history.rows)}
+        save_text(curves_markdown(self.history.rows), root / "curves.md")
+        confmat = pl_module.last_confusion.get("val")
+        names = pl_module.class_names
+        if confmat is not None:
+            rows = per_class_rows(confmat, names)
+            save_text(rows_csv(rows), root / "per_class_f1.csv")
+            figures["per_class_f1"] = plots.per_class_f1_figure(
+                names, [r["f1"] for r in rows], [r["pixel_share"] for r in rows],
+                self.small_class_share,
+            )  # fmt: skip
+            figures["confusion"] = plots.confusion_figure(confmat.numpy(), names)
+        datamodule = trainer.datamodule
+        if datamodule is not None and "val" in getattr(datamodule, "datasets", {}):
+            figures["predictions"] = self._predictions(pl_module, datamodule)
+        for name, fig in figures.items():
+            for logger in trainer.loggers:
+                if isinstance(logger, TensorBoardLogger):
+                    logger.experiment.add_figure(f"reports/{name}", fig, trainer.global_step)
+            save_figure(fig, root / f"{name}.png")
+
+    @torch.no_grad()
+    def _predictions(self, pl_module, datamodule):
+        dataset = datamodule.datasets["val"]
+        items = [dataset[i] for i in range(min(self.num_predictions, len(dataset)))]
+        images = torch.stack([item["image"] for item in items]).to(pl_module.device)
+        was_training = pl_module.training
+        pl_module.eval()
+        predicted = pl_module(images).argmax(1).cpu().numpy()
+        pl_module.train(was_training)
+        photos = [denormalise(item["image"], datamodule.mean, datamodule.std) for item in items]
+        targets = [item["mask"].cpu().numpy() for item in items]
+        return plots.predictions_figure(photos, targets, list(predicted), pl_module.class_names)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history.load_state_dict(state_dict.get("history", {}))

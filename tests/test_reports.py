@@ -1,0 +1,68 @@
+"""Run-directory figures and tables: produced, valid PNGs of a sane size, numbers that add up."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import hydra
+import pytest
+import torch
+from PIL import Image
+
+from seg_f1.palette import colourise, palette
+from seg_f1.reports import curves_markdown, per_class_rows
+from seg_f1.training import train
+
+FIGURES = ("curves.png", "per_class_f1.png", "confusion.png", "predictions.png")
+
+
+def test_per_class_rows_by_hand():
+    # rows target, cols prediction: class 1 has TP 3, FN 1 (as 2), FP 2 (from 2)
+    confmat = torch.tensor([[5, 0, 0], [0, 3, 1], [0, 2, 4]])
+    rows = per_class_rows(confmat, ["background", "a", "b"])
+    assert rows[1]["precision"] == pytest.approx(3 / 5)
+    assert rows[1]["recall"] == pytest.approx(3 / 4)
+    assert rows[1]["f1"] == pytest.approx(6 / 9)
+    assert rows[1]["iou"] == pytest.approx(3 / 6)
+    assert rows[2]["f1"] == pytest.approx(8 / 11)
+    assert rows[0]["pixel_share"] == pytest.approx(5 / 15)
+
+
+def test_curves_markdown_has_one_row_per_epoch():
+    text = curves_markdown([{"epoch": 0, "train/loss": 1.0, "val/f1": 0.25}])
+    assert "| 0 | 1.0000 | - | - | 0.2500 |" in text
+
+
+def test_palette_is_fixed_by_name_and_255_is_white():
+    assert (palette(["hair", "skin"])[0] == palette(["skin", "hair"])[1]).all()
+    rgb = colourise(torch.tensor([[0, 1], [255, 1]]).numpy(), ["background", "skin"])
+    assert rgb.shape == (2, 2, 3) and tuple(rgb[1, 0]) == (255, 255, 255)
+
+
+@pytest.mark.slow
+def test_a_run_writes_every_report_and_logs_them_to_tensorboard(compose_cfg, tmp_path):
+    cfg = compose_cfg("trainer.max_epochs=2", "logger=tensorboard")
+    train(cfg)
+    for name in FIGURES:
+        with Image.open(tmp_path / name) as image:
+            image.verify()
+            assert image.format == "PNG" and 200 <= image.width <= 3000
+            assert 200 <= image.height <= 3000
+    with open(tmp_path / "per_class_f1.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["class"] for row in rows] == list(cfg.data.classes)
+    assert math.isclose(sum(float(row["pixel_share"]) for row in rows), 1.0, rel_tol=1e-6)
+    assert (tmp_path / "curves.md").read_text().count("\n| ") == 2  # header and 2 epochs
+    events = list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and max(path.stat().st_size for path in events) > 10_000  # images inside
+
+
+def test_logger_many_builds_csv_tensorboard_and_mlflow(compose_cfg, tmp_path):
+    cfg = compose_cfg("logger=many")
+    loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
+    kinds = sorted(type(logger).__name__ for logger in loggers)
+    assert kinds == ["MLFlowLogger", "ResumableCSVLogger", "TensorBoardLogger"]
+    mlflow = next(logger for logger in loggers if type(logger).__name__ == "MLFlowLogger")
+    mlflow.log_metrics({"val/f1": 0.5}, step=0)
+    assert list((tmp_path / "mlruns").rglob("metrics/val/f1"))
