@@ -1,0 +1,154 @@
+"""Evaluate a checkpoint the way face-parsing papers report: one confusion matrix accumulated
+over the whole split, 255 ignored, background left out of the means, optionally at the masks'
+original resolution and with flip test-time augmentation.
+
+``python -m seg_f1.evaluate ckpt_path=<ckpt> data=<dataset> [split=test] [tta=flip]
+[eval_at_original_size=true]``
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+from torch import Tensor
+
+from seg_f1.data.dataset import read_image, read_mask, resize_pair
+from seg_f1.data.transforms import swap_lut
+from seg_f1.inference import InputRecipe, load_model
+from seg_f1.reports import per_class_rows, rows_csv, rows_markdown, save_text
+
+log = logging.getLogger(__name__)
+
+TTA_MODES = ("none", "flip")
+
+
+def to_tensor(images: Sequence[np.ndarray], recipe: InputRecipe) -> Tensor:
+    """uint8 [H, W, 3] photos of the model size -> a normalised [B, 3, H, W] batch."""
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(recipe.mean).view(1, 3, 1, 1)
+    std = torch.tensor(recipe.std).view(1, 3, 1, 1)
+    return (batch - mean) / std
+
+
+@torch.no_grad()
+def probabilities(model: torch.nn.Module, batch: Tensor, swap: Tensor | None = None) -> Tensor:
+    """Softmax of the model; with ``swap`` (a class permutation) also of the mirrored batch,
+    mirrored back with its left/right channels swapped, and the two averaged."""
+    probs = model(batch).softmax(1)
+    if swap is None:
+        return probs
+    mirrored = model(batch.flip(-1)).softmax(1).flip(-1)[:, swap]
+    return (probs + mirrored) / 2
+
+
+def confusion(prediction: Tensor, target: Tensor, num_classes: int, ignore_index: int) -> Tensor:
+    """[C, C] counts, rows target and columns prediction, over the pixels not ignored."""
+    keep = target != ignore_index
+    index = target[keep].long() * num_classes + prediction[keep].long()
+    return torch.bincount(index, minlength=num_classes**2).view(num_classes, num_classes)
+
+
+def evaluate_samples(
+    model: torch.nn.Module,
+    recipe: InputRecipe,
+    samples: Sequence,
+    class_names: Sequence[str],
+    ignore_index: int = 255,
+    tta: str = "none",
+    at_original_size: bool = False,
+    batch_size: int = 8,
+) -> Tensor:
+    """The split's accumulated confusion matrix."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
+    swap = torch.from_numpy(swap_lut(recipe.flip_pairs, class_names)[: len(class_names)]).long()
+    swap = swap if tta == "flip" else None
+    total = torch.zeros(len(class_names), len(class_names), dtype=torch.long)
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        originals = [read_mask(sample.mask) for sample in chunk]
+        resized = [
+            resize_pair(read_image(s.image), m, recipe.image_size)
+            for s, m in zip(chunk, originals, strict=True)
+        ]
+        probs = probabilities(model, to_tensor([image for image, _ in resized], recipe), swap)
+        for i, (_, small_mask) in enumerate(resized):
+            target = originals[i] if at_original_size else small_mask
+            p = probs[i : i + 1]
+            if p.shape[-2:] != target.shape:
+                p = F.interpolate(p, size=target.shape, mode="bilinear", align_corners=False)
+            total += confusion(
+                p.argmax(1)[0], torch.from_numpy(target), len(class_names), ignore_index
+            )
+    return total
+
+
+def summary_rows(confmat: Tensor, class_names: Sequence[str]) -> list[dict]:
+    """Per-class rows plus the foreground mean of each column (NaN classes left out)."""
+    rows = per_class_rows(confmat, class_names)
+    mean = {"index": "", "class": "mean (foreground)", "pixel_share": math.nan}
+    for key in ("precision", "recall", "f1", "iou"):
+        values = [row[key] for row in rows[1:] if not math.isnan(row[key])]
+        mean[key] = sum(values) / len(values) if values else math.nan
+    return [*rows, mean]
+
+
+def check_classes(ckpt_classes: Sequence[str], data_classes: Sequence[str], ckpt_path) -> None:
+    if list(ckpt_classes) != list(data_classes):
+        raise ValueError(
+            f"{ckpt_path}: the checkpoint's classes {list(ckpt_classes)} differ from "
+            f"data.classes {list(data_classes)}; evaluate with the data config it was trained on"
+        )
+
+
+def rich_table(rows: list[dict], title: str) -> Table:
+    table = Table(title=title)
+    for key in rows[0]:
+        table.add_column(key, justify="left" if key == "class" else "right")
+    for row in rows:
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
+    return table
+
+
+def run(cfg: DictConfig) -> dict:
+    """Evaluate and write ``evaluation.md``/``evaluation.csv`` into ``output_dir``."""
+    model, recipe = load_model(cfg.ckpt_path)
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    check_classes(model.class_names, datamodule.class_names, cfg.ckpt_path)
+    datamodule.prepare_data()
+    samples = datamodule.checked_samples(cfg.split)
+    confmat = evaluate_samples(
+        model, recipe, samples, model.class_names, datamodule.ignore_index, cfg.tta,
+        cfg.eval_at_original_size, cfg.batch_size,
+    )  # fmt: skip
+    rows = summary_rows(confmat, model.class_names)
+    title = (
+        f"{cfg.split}: {len(samples)} images, tta={cfg.tta}, "
+        f"{'original' if cfg.eval_at_original_size else 'model'} size"
+    )
+    Console().print(rich_table(rows, title))
+    out = Path(cfg.output_dir)
+    save_text(f"# {title}\n\nCheckpoint: {cfg.ckpt_path}\n\n" + rows_markdown(rows),
+              out / "evaluation.md")  # fmt: skip
+    save_text(rows_csv(rows), out / "evaluation.csv")
+    torch.save(confmat, out / "confusion.pt")
+    return {"mean_f1": rows[-1]["f1"], "rows": rows, "confusion": confmat}
+
+
+@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    return run(cfg)["mean_f1"]
+
+
+if __name__ == "__main__":
+    main()

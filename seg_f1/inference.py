@@ -1,0 +1,72 @@
+"""Checkpoints loaded for inference without arbitrary pickle, and the model's input recipe.
+
+``torch.load(weights_only=True)`` only rebuilds tensors, containers and the allow-listed numpy
+types a checkpoint's RNG states need; a file that needs any other class is refused.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seg_f1.module import SegmentationModule
+
+# the numpy RNG state saved by seg_f1.resume.capture_rng_states
+SAFE_GLOBALS = [
+    np.core.multiarray._reconstruct,
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.uint32)),
+    type(np.dtype(np.float64)),
+]
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path: no such file {path}")
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"{path}: refused, it needs arbitrary pickle to load, which could run any code "
+            f"(weights_only=True found: {str(error).splitlines()[0][:300]}). Only load "
+            "checkpoints written by seg_f1 training, or re-save the weights as a state_dict."
+        ) from error
+
+
+@dataclass(frozen=True)
+class InputRecipe:
+    """How the model saw its images: square size and normalisation."""
+
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    flip_pairs: tuple[tuple[str, str], ...]
+
+
+def load_model(path: str | Path) -> tuple[SegmentationModule, InputRecipe]:
+    """The network in eval mode and the input recipe from the checkpoint's stored run config."""
+    checkpoint = load_checkpoint(path)
+    for key in ("state_dict", "hyper_parameters", "class_names"):
+        if key not in checkpoint:
+            raise ValueError(f"{path}: not a seg_f1 checkpoint, key {key!r} is missing")
+    hparams = {**checkpoint["hyper_parameters"], "encoder_weights": None, "compile": False}
+    module = SegmentationModule(**hparams)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.eval()
+    data = (checkpoint.get("config") or {}).get("data")
+    if data is None:
+        raise ValueError(f"{path}: the checkpoint has no stored config.data (image size, mean)")
+    recipe = InputRecipe(
+        int(data["image_size"]),
+        tuple(data["mean"]),
+        tuple(data["std"]),
+        tuple(tuple(pair) for pair in data.get("flip_pairs", ())),
+    )
+    return module, recipe

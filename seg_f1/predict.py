@@ -1,0 +1,116 @@
+"""Face parsing of any photo or folder of photos, at the photo's own size.
+
+``python -m seg_f1.predict ckpt_path=<ckpt> input=<image|folder> output=<folder> [overlay=true]``
+writes ``<name>_mask.png`` (class indices) and ``<name>_overlay.png`` per image, keeping the
+input folder's sub-folders. Unreadable files are skipped with a warning that names them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import hydra
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from PIL import Image
+from rich.progress import track
+
+from seg_f1.data.dataset import read_image
+from seg_f1.data.folder import IMAGE_SUFFIXES
+from seg_f1.evaluate import to_tensor
+from seg_f1.inference import InputRecipe, load_model
+from seg_f1.palette import overlay
+
+log = logging.getLogger(__name__)
+
+
+def input_files(path: Path) -> tuple[list[Path], Path]:
+    """The images to parse and the folder their output names are relative to."""
+    if path.is_file():
+        return [path], path.parent
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        return files, path
+    raise FileNotFoundError(f"input: no such file or folder {path}")
+
+
+@torch.no_grad()
+def predict_masks(
+    model: torch.nn.Module, recipe: InputRecipe, images: Sequence[np.ndarray]
+) -> list[np.ndarray]:
+    """One uint8 index mask per photo, each at the photo's own height and width."""
+    size = (recipe.image_size, recipe.image_size)
+    small = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images]
+    logits = model(to_tensor(small, recipe))
+    masks = []
+    for image, one in zip(images, logits, strict=True):
+        full = F.interpolate(one[None], size=image.shape[:2], mode="bilinear", align_corners=False)
+        masks.append(full.argmax(1)[0].numpy().astype(np.uint8))
+    return masks
+
+
+def readable(files: Sequence[Path]) -> Iterator[tuple[Path, np.ndarray]]:
+    for path in files:
+        try:
+            yield path, read_image(path)
+        except ValueError as error:
+            log.warning("skipped %s: %s", path, error)
+
+
+def batches(items: Iterator, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def save_png(array: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(array).save(tmp, format="PNG")
+    tmp.replace(path)
+
+
+def run(cfg: DictConfig) -> list[Path]:
+    """Parse every readable image; returns the mask files written."""
+    if cfg.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    model, recipe = load_model(cfg.ckpt_path)
+    files, base = input_files(Path(cfg.input).expanduser())
+    output = Path(cfg.output).expanduser()
+    written = []
+    steps = batches(readable(files), cfg.batch_size)
+    total = -(-len(files) // cfg.batch_size)
+    for batch in track(steps, total=total, description="predicting", disable=not cfg.progress):
+        masks = predict_masks(model, recipe, [image for _, image in batch])
+        for (path, image), mask in zip(batch, masks, strict=True):
+            stem = output / path.relative_to(base).with_suffix("")
+            save_png(mask, stem.with_name(stem.name + "_mask.png"))
+            if cfg.overlay:
+                save_png(
+                    overlay(image, mask, model.class_names),
+                    stem.with_name(stem.name + "_overlay.png"),
+                )
+            written.append(stem.with_name(stem.name + "_mask.png"))
+    log.info(
+        "wrote %d masks to %s (%d files skipped)", len(written), output, len(files) - len(written)
+    )
+    return written
+
+
+@hydra.main(config_path="../conf", config_name="predict", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""A small seg_f1 checkpoint written as training writes one: weights, hparams, classes, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from seg_f1.data.synthetic import CLASSES, FLIP_PAIRS
+from seg_f1.module import SegmentationModule
+
+
+def write_checkpoint(path: Path, image_size: int = 32) -> Path:
+    torch.manual_seed(0)
+    module = SegmentationModule(
+        class_names=list(CLASSES),
+        encoder_name="resnet18",
+        model_kwargs={"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+    )
+    data = {
+        "image_size": image_size,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "classes": list(CLASSES),
+        "flip_pairs": [list(pair) for pair in FLIP_PAIRS],
+    }
+    checkpoint = {
+        "state_dict": module.state_dict(),
+        "hyper_parameters": dict(module.hparams),
+        "class_names": list(CLASSES),
+        "config": {"data": data},
+    }
+    torch.save(checkpoint, path)
+    return path
