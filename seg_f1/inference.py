@@ -1,7 +1,7 @@
 """Checkpoints loaded for inference without arbitrary pickle, and the model's input recipe.
 
-``torch.load(weights_only=True)`` only rebuilds tensors, containers and the allow-listed numpy
-types a checkpoint's RNG states need; a file that needs any other class is refused.
+``torch.load(weights_only=True)`` only rebuilds tensors and plain containers (seg_f1 stores its
+RNG states without numpy objects for this); a file that needs any other class is refused.
 """
 
 from __future__ import annotations
@@ -10,19 +10,9 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from seg_f1.module import SegmentationModule
-
-# the numpy RNG state saved by seg_f1.resume.capture_rng_states
-SAFE_GLOBALS = [
-    np.core.multiarray._reconstruct,
-    np.ndarray,
-    np.dtype,
-    type(np.dtype(np.uint32)),
-    type(np.dtype(np.float64)),
-]
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -30,8 +20,7 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path: no such file {path}")
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise ValueError(
             f"{path}: refused, it needs arbitrary pickle to load, which could run any code "

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from seg_f1.inference import load_model
 from seg_f1.palette import colourise, palette
 from seg_f1.reports import curves_markdown, per_class_rows
 from seg_f1.training import train
@@ -54,6 +55,8 @@ def test_a_run_writes_every_report_and_logs_them_to_tensorboard(compose_cfg, tmp
     assert [row["class"] for row in rows] == list(cfg.data.classes)
     assert math.isclose(sum(float(row["pixel_share"]) for row in rows), 1.0, rel_tol=1e-6)
     assert (tmp_path / "curves.md").read_text().count("\n| ") == 2  # header and 2 epochs
+    model, recipe = load_model(tmp_path / "checkpoints" / "last.ckpt")  # weights_only suffices
+    assert model.class_names == list(cfg.data.classes) and recipe.image_size == 32
     events = list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     assert events and max(path.stat().st_size for path in events) > 10_000  # images inside
 
