@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from seg_f1.callbacks.diagnosis import (
@@ -19,7 +17,6 @@ from seg_f1.callbacks.diagnosis import (
     relative_slope,
     slope,
 )
-from seg_f1.training import train
 
 
 def history(train_loss, val_loss, train_f1, val_f1):
@@ -108,13 +105,3 @@ def test_state_dict_lets_a_resumed_run_continue_the_window():
     resumed.load_state_dict(state)
     assert resumed.observe(1, rows[1]) is None  # an epoch already seen is not counted twice
     assert resumed.observe(2, rows[2]).case == OVERFITTING
-
-
-def test_a_run_logs_diag_case_and_writes_diagnosis_md(compose_cfg, tmp_path):
-    cfg = compose_cfg("trainer.max_epochs=3", "callbacks.curve_diagnosis.window=2")
-    train(cfg)
-    report = (tmp_path / "diagnosis.md").read_text()
-    assert "Window: 2 epochs" in report and "| 2 |" in report
-    with open(tmp_path / "metrics.csv") as handle:
-        cases = [float(row["diag/case"]) for row in csv.DictReader(handle) if row["diag/case"]]
-    assert len(cases) == 2 and set(cases) <= set(range(5))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import hydra
 import pytest
@@ -14,6 +15,8 @@ from seg_f1.inference import load_model
 from seg_f1.palette import colourise, palette
 from seg_f1.reports import curves_markdown, per_class_rows
 from seg_f1.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FIGURES = ("curves.png", "per_class_f1.png", "confusion.png", "predictions.png")
 
@@ -69,3 +72,26 @@ def test_logger_many_builds_csv_tensorboard_and_mlflow(compose_cfg, tmp_path):
     mlflow = next(logger for logger in loggers if type(logger).__name__ == "MLFlowLogger")
     mlflow.log_metrics({"val/f1": 0.5}, step=0)
     assert list((tmp_path / "mlruns").rglob("metrics/val/f1"))
+
+
+@pytest.mark.slow
+def test_a_run_diagnoses_its_curves_and_the_notebook_replays_them(
+    compose_cfg, tmp_path, monkeypatch
+):
+    import nbformat
+    from nbclient import NotebookClient
+
+    train(compose_cfg("trainer.max_epochs=3", "callbacks.curve_diagnosis.window=2"))
+    report = (tmp_path / "diagnosis.md").read_text()
+    assert "Window: 2 epochs" in report and "| 2 |" in report
+    with open(tmp_path / "metrics.csv") as handle:
+        cases = [float(row["diag/case"]) for row in csv.DictReader(handle) if row["diag/case"]]
+    assert len(cases) == 2 and set(cases) <= set(range(5))  # epochs 1 and 2; none at epoch 0
+    notebook = nbformat.read(ROOT / "notebooks" / "loss_vs_f1.ipynb", as_version=4)
+    monkeypatch.setenv("RUN_DIR", str(tmp_path))
+    NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(ROOT)}}).execute()
+    outputs = "".join(
+        out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", [])
+    )
+    assert "no verdict yet" in outputs and "# Curve diagnosis" in outputs
+    assert any(f"case {case}:" in outputs for case in range(5))
