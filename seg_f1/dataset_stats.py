@@ -11,8 +11,6 @@ names another file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ from rich.table import Table
 
 from seg_f1.data.folder import Sample
 from seg_f1.data.validation import find_problems
+from seg_f1.io import write_atomically
 from seg_f1.losses.class_weights import count_pixels
 
 
@@ -79,11 +78,7 @@ def dataset_stats(datamodule, splits: Sequence[str] = ("train", "val", "test")) 
 
 def write_json(path: Path, report: dict) -> None:
     """Atomically, so an interrupted run never leaves a truncated report behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(report, handle, indent=2)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
 
 
 def stats_table(split: str, report: dict) -> Table:

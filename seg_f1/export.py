@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import hydra
@@ -15,21 +14,23 @@ import torch
 from omegaconf import DictConfig
 
 from seg_f1.inference import load_model
+from seg_f1.io import write_atomically
 
 log = logging.getLogger(__name__)
 
 
 def export_onnx(model: torch.nn.Module, image_size: int, path: Path, opset: int = 17) -> None:
     """The legacy exporter: one self-contained file, no onnxscript needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.onnx")
     example = torch.zeros(1, 3, image_size, image_size)
-    torch.onnx.export(
-        model, (example,), str(tmp), input_names=["image"], output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
-        dynamo=False,
-    )  # fmt: skip
-    os.replace(tmp, path)
+
+    def export(tmp: Path) -> None:
+        torch.onnx.export(
+            model, (example,), str(tmp), input_names=["image"], output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
+            dynamo=False,
+        )  # fmt: skip
+
+    write_atomically(path, export)
 
 
 def parity(model: torch.nn.Module, path: Path, image_size: int, batch: int = 2) -> float:

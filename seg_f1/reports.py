@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,14 +13,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from seg_f1.io import write_atomically
 from seg_f1.metrics import f1_from_confusion
 
 
 def _replace(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def save_figure(fig: Figure, path: Path) -> Path:

@@ -27,6 +27,8 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from seg_f1.io import write_atomically
+
 log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
@@ -58,17 +60,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Serialise to a temporary file in the checkpoint's own folder, then rename it into place."""
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            with open(staging, "wb") as handle:
+        def save_synced(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
                 torch.save(checkpoint, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(staging, target)
-        finally:
-            staging.unlink(missing_ok=True)
+
+        write_atomically(Path(path), save_synced)
 
 
 def find_checkpoint(run_dir: Path) -> Path:
@@ -126,12 +124,14 @@ class ContinuingWriter(ExperimentWriter):
             reader = csv.DictReader(handle)
             header = list(reader.fieldnames or [])
             rows = [row for row in reader if row["step"] and int(row["step"]) < keep_before_step]
-        staging = Path(self.metrics_file_path).with_suffix(".csv.tmp")
-        with open(staging, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(staging, self.metrics_file_path)
+
+        def write_rows(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=header)
+                writer.writeheader()
+                writer.writerows(rows)
+
+        write_atomically(Path(self.metrics_file_path), write_rows)
         previous.unlink()
         self.metrics_keys = header
         log.info("continuing %s: kept %d rows before step %d", self.metrics_file_path, len(rows),

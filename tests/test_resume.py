@@ -125,7 +125,7 @@ def test_atomic_checkpoint_io_keeps_the_old_file_when_a_save_fails(tmp_path, mon
     def interrupted(*args):
         raise KeyboardInterrupt  # a kill between writing and renaming
 
-    monkeypatch.setattr("seg_f1.resume.os.replace", interrupted)
+    monkeypatch.setattr("seg_f1.io.os.replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         io.save_checkpoint({"epoch": 2}, path)
     assert torch.load(path)["epoch"] == 1

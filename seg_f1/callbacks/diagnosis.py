@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
 from seg_f1.callbacks.history import CURVE_KEYS, EpochHistory, finished_epoch_metrics
+from seg_f1.io import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +159,7 @@ def render_markdown(verdicts: list[Verdict], window: int, thresholds: Thresholds
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 class CurveDiagnosis(L.Callback):

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from rich.progress import track
 from seg_f1.data.folder import SPLITS, Sample, check_root, image_files, keyed, pair_by_key
 from seg_f1.data.splits import check_fractions, seeded_split
 from seg_f1.data.synthetic import CLASSES  # the synthetic set is drawn in this same order
+from seg_f1.io import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,8 @@ def merge_parts(parts: dict[str, Path]) -> np.ndarray:
 
 def _write_merged(job: tuple[dict[str, Path], Path]) -> None:
     parts, out = job
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.png")  # DDP ranks may race on a face
-    Image.fromarray(merge_parts(parts)).save(tmp)
-    os.replace(tmp, out)
+    mask = Image.fromarray(merge_parts(parts))
+    write_atomically(out, mask.save)  # unique temporary names: DDP ranks may race on a face
 
 
 def scan_parts(parts_dir: Path) -> dict[str, dict[str, os.stat_result]]:
@@ -263,7 +262,4 @@ def _id_order(face: str) -> tuple[int, str]:
 
 def _write_json(path: Path, data: dict) -> None:
     """Written atomically: a killed build never leaves a half manifest that looks complete."""
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data)))

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import pickle
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 from rich.progress import track
+
+from seg_f1.io import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def save_class_weights(
     out_dir.mkdir(parents=True, exist_ok=True)
     pt_path, json_path = out_dir / f"{stem}.pt", out_dir / f"{stem}.json"
     tensor = torch.as_tensor(weights, dtype=torch.float32)
-    _write_atomically(pt_path, lambda tmp: torch.save(tensor, tmp))
+    write_atomically(pt_path, lambda tmp: torch.save(tensor, tmp))
     report = {
         "method": method,
         "num_images": counts.num_images,
@@ -172,21 +172,8 @@ def save_class_weights(
             for i, name in enumerate(class_names)
         },
     }
-    _write_atomically(json_path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+    write_atomically(json_path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
     return pt_path, json_path
-
-
-def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file in the same directory, then rename over ``path``, so a
-    crash or a concurrent reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def resolve_class_weights(
