@@ -30,7 +30,7 @@ CLASSES = (
 LABEL = {name: index for index, name in enumerate(CLASSES)}
 FLIP_PAIRS = (("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear"))
 SPLITS = ("train", "val", "test")
-GENERATOR_VERSION = 4  # bump when drawing changes, so old caches are not reused
+GENERATOR_VERSION = 5  # bump when drawing changes, so old caches are not reused
 
 Shape = np.ndarray  # boolean mask, H x W
 
@@ -80,7 +80,7 @@ def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     if rng.random() < 0.09:
         chain_v = rng.uniform(1.05, 1.35)
         ring = g.ellipse(0.0, chain_v - 0.55, 0.62, 0.55) & ~g.ellipse(
-            0.0, chain_v - 0.55, 0.44, 0.38
+            0.0, chain_v - 0.55, 0.41, 0.35
         )
         paint("neck_l", ring & (g.v > chain_v - 0.3))
     earrings = _paint_ears(paint, g, rng, yaw)
@@ -116,7 +116,7 @@ def _paint_ears(paint: Callable, g: FaceGrid, rng: np.random.Generator, yaw: flo
         ear_u = side * (0.97 - side * yaw * 0.2)
         paint(name, g.ellipse(ear_u, 0.02, rng.uniform(0.13, 0.18), rng.uniform(0.22, 0.3)))
         if rng.random() < 0.17:
-            earrings |= g.ellipse(ear_u + side * 0.05, 0.32, 0.08, 0.07)
+            earrings |= g.ellipse(ear_u + side * 0.05, 0.33, 0.11, 0.1)
     return earrings
 
 
