@@ -86,8 +86,14 @@ def test_bf16_mixed_on_cpu_trains_two_steps_with_finite_loss(compose_cfg, tmp_pa
 
 @pytest.mark.slow
 def test_ddp_cpu_f1_equals_one_process_and_rank0_writes_once(compose_cfg, tmp_path, data_dir):
-    """Four validation images, two per rank: F1 from rank 0's half alone would differ."""
-    same_data = ["data.eval_batch_size=2", "trainer.limit_val_batches=1.0", "test=false"]
+    """Five validation images, three on rank 0 and two on rank 1, each counted once (no padded
+    duplicate): F1 equals one process's over the split; rank 0's share alone would differ."""
+    same_data = [
+        "data.source.num_val=5",
+        "data.eval_batch_size=2",
+        "trainer.limit_val_batches=1.0",
+        "test=false",
+    ]
     command = [sys.executable, str(ROOT / "train.py"), *TINY, f"paths.data_dir={data_dir}"]
     run_dir_parent = tmp_path / "outputs" / "runs"
     result = subprocess.run(
@@ -116,14 +122,14 @@ def test_ddp_cpu_f1_equals_one_process_and_rank0_writes_once(compose_cfg, tmp_pa
     module.load_state_dict(checkpoint["state_dict"])
     single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
     single.validate(module, datamodule=datamodule, verbose=False)
-    assert module.last_confusion["val"].sum() == 4 * 32 * 32  # the whole validation split
+    assert module.last_confusion["val"].sum() == 5 * 32 * 32  # the whole validation split
     per_class, mean = f1_from_confusion(module.last_confusion["val"])
     ddp_per_class = [float(ddp_rows[0][f"val/f1_{name}"]) for name in module.class_names]
     assert ddp_per_class == pytest.approx(per_class.tolist(), abs=1e-6, nan_ok=True)
     assert float(ddp_rows[0]["val/f1"]) == pytest.approx(mean, abs=1e-6)
 
-    # rank 0's own images (0 and 2 under the DistributedSampler) alone give other values
-    rank0_half = Subset(datamodule.val_dataloader().dataset, [0, 2])
+    # rank 0's own images (0, 2 and 4: every other one) alone give other values
+    rank0_half = Subset(datamodule.val_dataloader().dataset, [0, 2, 4])
     single.validate(module, dataloaders=DataLoader(rank0_half, batch_size=2), verbose=False)
     rank0_per_class, _ = f1_from_confusion(module.last_confusion["val"])
     assert rank0_per_class.tolist() != pytest.approx(per_class.tolist(), abs=1e-6, nan_ok=True)

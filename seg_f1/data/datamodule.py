@@ -8,7 +8,8 @@ from pathlib import Path
 
 import albumentations as A
 import lightning as L
-from torch.utils.data import DataLoader
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Sampler
 
 from seg_f1.data.dataset import FaceParsingDataset
 from seg_f1.data.folder import check_root
@@ -115,10 +116,25 @@ class FaceParsingDataModule(L.LightningDataModule):
             self.datasets[split],
             batch_size=self.batch_size if split == "train" else self.eval_batch_size,
             shuffle=shuffle,
+            sampler=None if shuffle else self._eval_sampler(split),
             drop_last=shuffle and len(self.datasets[split]) > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
+        )
+
+    def _eval_sampler(self, split: str) -> Sampler | None:
+        """Under DDP, each image of a validation or test split on exactly one rank. Lightning's
+        default ``DistributedSampler`` pads the split to a multiple of the ranks, which would
+        count up to ``ranks - 1`` images twice in the summed confusion matrix."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        return UnrepeatedDistributedSampler(
+            self.datasets[split],
+            num_replicas=trainer.world_size,
+            rank=trainer.global_rank,
+            shuffle=False,
         )
 
     def train_dataloader(self) -> DataLoader:
