@@ -39,8 +39,7 @@ format: install
 # The seed's loss table, measured: 7 loss configs x 3 seeds, then docs/ablation.md.
 # The budget is sized for a shared 2-core CPU (docs/sweeps.md); raise it for numbers worth quoting.
 ABLATION_DIR ?= outputs/ablation
-ABLATION_BUDGET ?= data.image_size=32 trainer.max_epochs=2 +trainer.limit_train_batches=15 \
-	+trainer.limit_val_batches=2
+ABLATION_BUDGET ?= trainer.max_epochs=4
 ablation: install
 	$(BIN)/python train.py -m hparams_search=ablation hydra.sweep.dir=$(ABLATION_DIR) \
 		'~callbacks.progress_bar' $(ABLATION_BUDGET)

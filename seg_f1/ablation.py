@@ -16,6 +16,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from seg_f1.io import write_atomically
 from seg_f1.results import RESULT_FILE, read_result
 from seg_f1.sweep_report import mean_std, parse_overrides
 
@@ -30,6 +33,8 @@ ROWS = [
     ("ablation/ce_lovasz", "0.5·CE + 0.5·Lovasz", "—"),
 ]
 BASELINE = "ablation/ce"
+# the seed's relative predictions (+3–5%, +4–6%) are gains over its own CE + 0.5·Dice setup
+SEED_SETUP = "ablation/ce_dice05"
 SMALLEST = 5
 NOT_BUDGET = ("experiment", "seed", "hparams_search", "hydra", "paths", "~")
 
@@ -55,6 +60,47 @@ class Runs:
     def sem(self) -> float:
         """Standard error of the mean, for the noise verdict."""
         return self.std / math.sqrt(len(self.test_f1))
+
+
+# (config key, how the report names it): the budget every run shared, read from a job's config
+BUDGET_KEYS = [
+    ("data.image_size", "image size (px)"),
+    ("data.source.num_train", "training images"),
+    ("data.batch_size", "batch size"),
+    ("trainer.max_epochs", "epochs"),
+    ("trainer.limit_train_batches", "training batches per epoch"),
+    ("model.arch", "architecture"),
+    ("model.encoder_name", "encoder"),
+    ("model.encoder_weights", "encoder weights"),
+    ("optimizer.lr", "learning rate"),
+]
+
+
+def budget_table(job_dir: Path) -> list[str]:
+    """The budget as resolved in one finished job's ``.hydra/config.yaml``, so the report says
+    what the runs were, not only what was overridden; empty when that file is missing."""
+    path = job_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return []
+    config = OmegaConf.load(path)
+    rows = []
+    for key, label in BUDGET_KEYS:
+        value = OmegaConf.select(config, key, default="—", throw_on_resolution_failure=False)
+        if key == "trainer.limit_train_batches" and value == "—":
+            value = "all"
+        elif value is None:
+            value = "null"
+        rows.append(f"| {label} | `{value}` |")
+    return ["| budget | value |", "|---|---|", *rows, ""]
+
+
+def sweep_span_s(result_files: list[Path]) -> float:
+    """Wall clock from the first job's start to the last job's end: each ``result.json`` is
+    written when its job ends, and records how long the job ran."""
+    ends = [(p.stat().st_mtime, read_result(p).get("wall_time_s") or 0.0) for p in result_files]
+    if not ends:
+        return 0.0
+    return max(end for end, _ in ends) - min(end - took for end, took in ends)
 
 
 def load(multirun_dir: Path) -> tuple[dict[str, Runs], dict[str, float], list[str], list[str]]:
@@ -121,7 +167,30 @@ def summary(runs: dict[str, Runs], base: Runs | None) -> str:
     if worse:
         parts.append("worse than CE only beyond noise: " + ", ".join(worse))
     text = "; ".join(parts)
-    return f"**{text[0].upper()}{text[1:]}.** The others are within noise."
+    within = [label for label, v in verdicts.items() if v.startswith("within noise")]
+    rest = f" Within noise of CE only: {', '.join(within)}." if within else ""
+    return f"**{text[0].upper()}{text[1:]}.**{rest}"
+
+
+def against_seed_setup(runs: dict[str, Runs]) -> list[str]:
+    """The rows the seed predicted as relative gains, measured against CE + 0.5·Dice."""
+    setup = runs.get(SEED_SETUP)
+    rows = [(e, label, p) for e, label, p in ROWS if p.startswith("+") and e in runs]
+    if setup is None or not rows or not setup.mean:
+        return []
+    lines = [
+        "## The seed's relative predictions, against CE + 0.5·Dice",
+        "",
+        "| configuration | gain over CE + 0.5·Dice | verdict | seed's prediction |",
+        "|---|---|---|---|",
+    ]
+    for experiment, label, predicted in rows:
+        points = runs[experiment].mean - setup.mean
+        lines.append(
+            f"| {label} | {points:+.4f} ({points / setup.mean:+.1%}) | "
+            f"{verdict(runs[experiment], setup)} | {predicted} |"
+        )
+    return [*lines, ""]
 
 
 def render(multirun_dir: Path) -> str:
@@ -131,6 +200,9 @@ def render(multirun_dir: Path) -> str:
     base = runs.get(BASELINE)
     small = smallest_classes(pixels)
     wall = sum(sum(r.wall_s) for r in runs.values())
+    results = sorted(multirun_dir.rglob(RESULT_FILE))
+    finished = [p for p in results if read_result(p).get("status") == "ok"]
+    span = sweep_span_s(results)
     lines = [
         "# The seed's loss table, measured",
         "",
@@ -138,10 +210,11 @@ def render(multirun_dir: Path) -> str:
         "`python train.py -m hparams_search=ablation` (`make ablation`).",
         "",
         f"**Budget** (the same for every run): `{' '.join(budget) or 'the defaults'}`, on top of "
-        "`conf/config.yaml` (synthetic faces, U-Net-resnet18 from scratch, AdamW, cosine). "
-        f"{sum(len(r.test_f1) for r in runs.values())} finished runs took {wall / 60:.1f} min of "
-        "training in total.",
+        f"`conf/config.yaml`. {sum(len(r.test_f1) for r in runs.values())} finished runs took "
+        f"{wall / 60:.1f} min of training in total, {span / 60:.1f} min of wall clock from the "
+        "first job's start to the last one's end.",
         "",
+        *(budget_table(finished[0].parent) if finished else []),
         "Test F1 is the mean over the foreground classes of one confusion matrix accumulated "
         "over the test split, for the best-val-F1 checkpoint; mean ± std over seeds. The verdict "
         "calls a gap noise unless it exceeds twice its standard error. The seed's "
@@ -167,6 +240,7 @@ def render(multirun_dir: Path) -> str:
             f"{statistics.fmean(row.val_f1):.4f} | {gain} | {verdict_text} | {predicted} |"
         )
     lines += ["", summary(runs, base), ""]
+    lines += against_seed_setup(runs)
     lines += [f"## Test F1 of the {len(small)} smallest classes (mean over seeds)", ""]
     lines += ["| configuration | " + " | ".join(small) + " |", "|---|" + "---|" * len(small)]
     for experiment, label, _ in ROWS:
@@ -194,10 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.multirun_dir.is_dir():
         parser.exit(2, f"ablation: no such multirun directory {args.multirun_dir}\n")
     text = render(args.multirun_dir)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(args.out)
+    write_atomically(args.out, lambda tmp: tmp.write_text(text))
     print(text)
 
 
