@@ -76,3 +76,27 @@ def test_coarse_dropout_masks_its_holes_as_ignore(compose_cfg):
     assert holes.any()
     np.testing.assert_array_equal(out["mask"] == 255, holes)
     assert (out["mask"][~holes] == 3).all()
+
+
+def test_augmentations_follow_the_torch_seed(data_dir):
+    """The same torch seed gives the same augmented batch, another seed another one: albumentations'
+    own generators would otherwise be seeded from the OS."""
+    import albumentations as A
+    import torch
+
+    from seg_f1.data.dataset import FaceParsingDataset
+    from seg_f1.data.synthetic import SyntheticFaces
+
+    samples = SyntheticFaces(root=data_dir, image_size=32, num_train=8, num_val=4, num_test=4)
+    samples.prepare()
+    steps = [A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=1.0)]
+    dataset = FaceParsingDataset(
+        samples.samples("train"), 32, (0, 0, 0), (1, 1, 1), A.Compose(steps)
+    )
+
+    def images(seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return torch.stack([dataset[i]["image"] for i in range(len(dataset))])
+
+    assert torch.equal(images(0), images(0))
+    assert not torch.equal(images(0), images(1))

@@ -112,6 +112,16 @@ class FaceParsingDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def _augmented(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Albumentations keeps its own generators, seeded from the OS unless told otherwise, so
+        ``seed=`` would not fix the augmentations and every worker would share one stream. Each
+        sample therefore reseeds them from torch's RNG, which ``seed_everything`` seeds, the
+        DataLoader offsets per worker, and a checkpoint restores."""
+        if hasattr(self.augment, "set_random_seed"):
+            self.augment.set_random_seed(int(torch.randint(2**31 - 1, ()).item()))
+        out = self.augment(image=image, mask=mask)
+        return out["image"], out["mask"]
+
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
         mask = read_mask(sample.mask)
@@ -119,8 +129,7 @@ class FaceParsingDataset(Dataset):
             check_mask_values(mask, self.num_classes, self.ignore_index, sample.mask)
         image, mask = resize_pair(read_image(sample.image), mask, self.image_size)
         if self.augment is not None:
-            out = self.augment(image=image, mask=mask)
-            image, mask = out["image"], out["mask"]
+            image, mask = self._augmented(image, mask)
         image = (image.astype(np.float32) - self.mean) / self.std
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
