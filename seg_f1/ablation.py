@@ -94,30 +94,39 @@ def budget_table(job_dir: Path) -> list[str]:
     return ["| budget | value |", "|---|---|", *rows, ""]
 
 
-def sweep_span_s(result_files: list[Path]) -> float:
-    """Wall clock from the first job's start to the last job's end: each ``result.json`` is
-    written when its job ends, and records how long the job ran."""
-    ends = [(p.stat().st_mtime, read_result(p).get("wall_time_s") or 0.0) for p in result_files]
-    if not ends:
-        return 0.0
-    return max(end for end, _ in ends) - min(end - took for end, took in ends)
+@dataclass
+class Sweep:
+    """What the report needs from a multirun directory, read in one pass over its results."""
+
+    runs: dict[str, Runs]
+    pixels: dict[str, float]  # mean target pixel count per class
+    budget: list[str]  # the overrides every finished run shared, as typed
+    unfinished: list[str]  # one line per run that failed, was interrupted or is still running
+    first_job: Path | None  # a finished job's directory, for its resolved config
+    span_s: float  # wall clock from the first job's start to the last job's end
 
 
-def load(multirun_dir: Path) -> tuple[dict[str, Runs], dict[str, float], list[str], list[str]]:
-    """Runs per experiment, mean pixel count per class, the shared budget overrides (as typed),
-    and one line per run that did not finish (failed, interrupted or still running)."""
+def load(multirun_dir: Path) -> Sweep:
+    """Every job's ``result.json``, once. Each is written when its job ends and records how long
+    the job ran, so the files' times give the sweep's wall-clock span."""
     runs: dict[str, Runs] = {}
     pixels: dict[str, list[float]] = defaultdict(list)
     budgets: list[list[str]] = []
     unfinished = []
+    first_job = None
+    starts, ends = [], []
     for path in sorted(multirun_dir.rglob(RESULT_FILE)):
         data = read_result(path)
+        end = path.stat().st_mtime
+        starts.append(end - (data.get("wall_time_s") or 0.0))
+        ends.append(end)
         params = parse_overrides(data.get("overrides", []))
         run = f"{params.get('experiment', '?')} seed {params.get('seed')}"
         if data.get("status") != "ok" or data.get("test_f1") is None:
             error = (data.get("error") or "").splitlines()
             unfinished.append(f"{run}: {data.get('status')} {error[0] if error else ''}".strip())
             continue
+        first_job = first_job or path.parent
         budgets.append([o for o in data["overrides"] if not o.lstrip("+").startswith(NOT_BUDGET)])
         group = runs.setdefault(params.get("experiment", "?"), Runs([], [], defaultdict(list), []))
         group.test_f1.append(data["test_f1"])
@@ -129,7 +138,14 @@ def load(multirun_dir: Path) -> tuple[dict[str, Runs], dict[str, float], list[st
         for name, count in (data.get("class_pixels") or {}).items():
             pixels[name].append(count)
     shared = [o for o in budgets[0] if all(o in b for b in budgets)] if budgets else []
-    return runs, {k: statistics.fmean(v) for k, v in pixels.items()}, shared, unfinished
+    return Sweep(
+        runs=runs,
+        pixels={k: statistics.fmean(v) for k, v in pixels.items()},
+        budget=shared,
+        unfinished=unfinished,
+        first_job=first_job,
+        span_s=max(ends) - min(starts) if ends else 0.0,
+    )
 
 
 def smallest_classes(pixels: dict[str, float], count: int = SMALLEST) -> list[str]:
@@ -194,15 +210,13 @@ def against_seed_setup(runs: dict[str, Runs]) -> list[str]:
 
 
 def render(multirun_dir: Path) -> str:
-    runs, pixels, budget, unfinished = load(multirun_dir)
+    sweep = load(multirun_dir)
+    runs, pixels, budget, unfinished = sweep.runs, sweep.pixels, sweep.budget, sweep.unfinished
     if not runs:
         raise FileNotFoundError(f"ablation: no finished {RESULT_FILE} under {multirun_dir}")
     base = runs.get(BASELINE)
     small = smallest_classes(pixels)
     wall = sum(sum(r.wall_s) for r in runs.values())
-    results = sorted(multirun_dir.rglob(RESULT_FILE))
-    finished = [p for p in results if read_result(p).get("status") == "ok"]
-    span = sweep_span_s(results)
     lines = [
         "# The seed's loss table, measured",
         "",
@@ -211,10 +225,10 @@ def render(multirun_dir: Path) -> str:
         "",
         f"**Budget** (the same for every run): `{' '.join(budget) or 'the defaults'}`, on top of "
         f"`conf/config.yaml`. {sum(len(r.test_f1) for r in runs.values())} finished runs took "
-        f"{wall / 60:.1f} min of training in total, {span / 60:.1f} min of wall clock from the "
-        "first job's start to the last one's end.",
+        f"{wall / 60:.1f} min of training in total, {sweep.span_s / 60:.1f} min of wall clock "
+        "from the first job's start to the last one's end.",
         "",
-        *(budget_table(finished[0].parent) if finished else []),
+        *(budget_table(sweep.first_job) if sweep.first_job else []),
         "Test F1 is the mean over the foreground classes of one confusion matrix accumulated "
         "over the test split, for the best-val-F1 checkpoint; mean ± std over seeds. The verdict "
         "calls a gap noise unless it exceeds twice its standard error. The seed's "
