@@ -14,7 +14,7 @@ Semantic alignment, pair by pair:
   the present classes. With every class present they are the same function.
 - Lovasz: the same function (multiclass, per batch, present classes).
 - Focal: not the same function. smp's multiclass focal is the mean of C sigmoid one-vs-rest
-  focal terms; ours is the softmax focal loss of the seed. Timed as each library's multiclass
+  focal terms; ours is the softmax (multiclass) focal loss. Timed as each library's multiclass
   focal loss at alpha=0.25, gamma=2; no value comparison.
 """
 

@@ -35,7 +35,7 @@ def save_text(text: str, path: Path) -> Path:
 
 
 def curves_markdown(rows: list[dict[str, float]]) -> str:
-    """The seed's table: one row per epoch, loss and F1 per split."""
+    """One row per epoch, loss and F1 per split."""
     keys = ("train/loss", "train/f1", "val/loss", "val/f1")
     lines = ["| epoch | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for row in rows:

@@ -1,5 +1,5 @@
 # ruff: noqa: E501 - one case per line reads as a table
-"""The curve diagnosis on hand-made metric histories, one per case of the seed's section 8."""
+"""The curve diagnosis on hand-made metric histories, one per diagnosis case."""
 
 from __future__ import annotations
 

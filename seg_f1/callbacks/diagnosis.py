@@ -1,8 +1,8 @@
-"""The seed's section 8 as a callback: do the loss curves and the F1 curves agree?
+"""The loss-vs-F1 curve diagnosis as a callback: do the loss curves and the F1 curves agree?
 
 Over the last ``window`` epochs a least-squares slope is fitted to ``train/loss``, ``val/loss``
 (relative to their mean, per epoch) and ``train/f1``, ``val/f1`` (absolute, per epoch). The four
-slopes place the run in one of the seed's cases; ``0`` means no case fits (e.g. a plateau).
+slopes place the run in one of four cases; ``0`` means no case fits (e.g. a plateau).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ _MIN_MISS = 1e-12
 class FocalLoss(SegmentationLoss):
     """Softmax focal loss (Lin et al. 2017) averaged over the non-ignored pixels.
 
-    Per pixel, as in the seed: ``ce = CE(reduction='none')``, ``pt = exp(-ce)``,
+    Per pixel: ``ce = CE(reduction='none')``, ``pt = exp(-ce)``,
     ``loss = alpha_t * (1 - pt)**gamma * ce``; the result is the mean over non-ignored pixels
     (0 if every pixel is ignored). ``alpha_t`` is ``alpha`` itself or, for a per-class list,
     ``alpha[target]``. ``alpha = 1, gamma = 0`` is plain cross-entropy.
