@@ -7,6 +7,7 @@ confusion matrix per split and epoch is what gets logged, checkpointed and swept
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,12 @@ from seg_f1.resume import capture_rng_states, restore_rng_states
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+
+# Lightning warns whenever a module overrides this hook and a datamodule is passed; the
+# datamodule never overrides it, so the module's normalisation is the one that runs.
+warnings.filterwarnings(
+    "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
+)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
