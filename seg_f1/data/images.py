@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -18,16 +18,19 @@ def read_image(path, min_side: int | None = None) -> np.ndarray:
     Other formats decode in full. An unreadable or truncated file is named in the error.
     """
     try:
-        with Image.open(path) as image:
+        image = Image.open(path)
+    except UnidentifiedImageError as error:
+        return _read_with_opencv(path, error)
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ValueError(f"{path}: cannot read image ({error})") from error
+    with image:
+        try:
             if min_side is not None:
                 image.draft("RGB", (min_side, min_side))
             ImageOps.exif_transpose(image, in_place=True)
             return _rgb(image)
-    except (OSError, ValueError, SyntaxError) as error:
-        array = _read_with_opencv(path)
-        if array is None:
+        except (OSError, ValueError, SyntaxError) as error:  # truncated, corrupt
             raise ValueError(f"{path}: cannot read image ({error})") from error
-        return array
 
 
 def _rgb(image: Image.Image) -> np.ndarray:
@@ -38,11 +41,12 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
-def _read_with_opencv(path) -> np.ndarray | None:
-    """Formats Pillow lacks (Radiance .hdr, for one); float images are taken as 0..1."""
+def _read_with_opencv(path, pillow_error: Exception) -> np.ndarray:
+    """Formats Pillow does not know (Radiance .hdr, for one); float images are taken as 0..1.
+    Only those: OpenCV would fill a truncated JPEG with grey and say nothing."""
     image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
     if image is None:
-        return None
+        raise ValueError(f"{path}: cannot read image ({pillow_error})") from pillow_error
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
