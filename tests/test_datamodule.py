@@ -53,3 +53,18 @@ def test_rgb_mask_is_rejected_with_its_path(tmp_path):
     write_pair(tmp_path, "train", "a", mask_mode="RGB")
     with pytest.raises(ValueError, match=r"a\.png.*single-channel"):
         read_mask(tmp_path / "train" / "masks" / "a.png")
+
+
+@pytest.mark.parametrize(("preset", "workers"), [("gpu", 12), ("ddp", 10)])
+def test_gpu_presets_size_the_loader_and_the_command_line_still_wins(compose_cfg, preset, workers):
+    cfg = compose_cfg(f"trainer={preset}", tiny=False)
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.data.num_workers == workers and cfg.data.prefetch_factor == 4
+    assert cfg.data.pin_memory is True and cfg.data.persistent_workers is True
+    cfg = compose_cfg(f"trainer={preset}", "data.num_workers=1", "data.image_size=32")
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    assert (loader.num_workers, loader.prefetch_factor, loader.pin_memory) == (1, 4, True)
+    assert loader.persistent_workers is True
