@@ -1,13 +1,28 @@
-"""Is the data loader ever the bottleneck? Images/s through the training dataloader against the
-model's training-step images/s, measured in one run on the same machine.
+"""Images/s per loader core on CelebAMask-HQ's layout, against a bare decode loop, and the loader
+cores a GPU needs.
 
-    python benchmarks/bench_data.py [--images 64] [--batch-size 16] [--workers 2] [--steps 4]
+    python benchmarks/bench_data.py [--images 64] [--size 512] [--rounds 3] [--workers 4]
 
-The loader reads 512² PNG image/mask pairs (synthetic faces, written once to a temp folder),
-resizes to 256² and applies the ``light`` pipeline from conf/data/augment, with ``--workers``
-processes. The step is forward + CE/Dice loss + backward + AdamW of the default model
-(conf/model/unet.yaml: U-Net-resnet18) at 256² on CUDA when present, else the CPU. Rounds
-alternate loader and model so both see the same machine state. Target: loader/step >= 2.
+Writes ``--images`` photos as JPEGs of twice ``--size`` (1024² at the default, CelebA-HQ's size)
+and masks as ``--size``² PNGs (CelebAMask-HQ's 512²) into a temp folder. Then, on one core each
+and interleaved over ``--rounds``, it times:
+
+- item: ``FaceParsingDataset.__getitem__`` as training runs it (``data=folder``,
+  ``data.image_size=--size``, ``data/augment=light``): reduced JPEG decode, INTER_AREA resize,
+  mask read and check, augmentation, uint8 tensors;
+- bare: the least any loader does: OpenCV's reduced JPEG decode (``IMREAD_REDUCED_COLOR_2/4/8``)
+  and the mask's PNG decode;
+- former: the item as it was before the reduced decode: Pillow's full decode, INTER_AREA,
+  augmentation and float32 normalisation on the CPU.
+
+Rates are images per CPU-second of this process (OpenCV and torch on one thread), so other load
+on the machine matters less; wall-clock rates are printed too. With ``--workers N`` the real
+DataLoader (N processes, collate and transfer between processes included) is timed as well.
+
+The GPU's demand: U-Net-resnet34 forward + backward FLOPs per image at ``--size``, counted by
+``torch.utils.flop_counter`` on the meta device (nothing is computed), at 40% of an H200's 989
+dense bf16 TFLOP/s. Goals: the item costs at most 1.5x the bare loop, and runs at least 2x the
+former item's images/s.
 """
 
 from __future__ import annotations
@@ -17,35 +32,51 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import cv2  # noqa: E402
 import hydra  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from PIL import Image  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from seg_f1.data.dataset import check_mask_values, read_mask, resize_pair  # noqa: E402
+from seg_f1.data.images import read_image  # noqa: E402
 from seg_f1.data.synthetic import make_sample  # noqa: E402
-from seg_f1.losses import build_loss  # noqa: E402
+from seg_f1.module import create_network  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-SOURCE_SIZE, TRAIN_SIZE = 512, 256
+H200_BF16_TFLOPS, SHARE_OF_PEAK = 989.0, 0.4
+REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+           8: cv2.IMREAD_REDUCED_COLOR_8}  # fmt: skip
 
 
-def write_pngs(root: Path, count: int) -> None:
+def write_dataset(root: Path, count: int, size: int) -> float:
+    """Photos at 2 x size with a little sensor-like noise (a flat drawing would compress, and
+    decode, unrealistically fast) and size² masks. Returns the mean JPEG size in KiB."""
     for split in ("train", "val", "test"):
         (root / split / "images").mkdir(parents=True)
         (root / split / "masks").mkdir(parents=True)
+    noise = np.random.default_rng(0)
     for index in range(count):
-        image, mask = make_sample(0, "train", index, SOURCE_SIZE)
-        Image.fromarray(image).save(root / "train" / "images" / f"{index:05d}.png")
+        image, mask = make_sample(0, "train", index, size)
+        photo = cv2.resize(image, (2 * size, 2 * size), interpolation=cv2.INTER_CUBIC)
+        photo = np.clip(photo + noise.normal(0, 4, photo.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(photo).save(root / "train" / "images" / f"{index:05d}.jpg", quality=95)
         Image.fromarray(mask).save(root / "train" / "masks" / f"{index:05d}.png")
     for split in ("val", "test"):  # the datamodule sets up every split; one pair each will do
-        for kind in ("images", "masks"):
-            src = root / "train" / kind / "00000.png"
-            (root / split / kind / "00000.png").write_bytes(src.read_bytes())
+        for kind, suffix in (("images", "jpg"), ("masks", "png")):
+            name = f"00000.{suffix}"
+            (root / split / kind / name).write_bytes((root / "train" / kind / name).read_bytes())
+    photos = list((root / "train" / "images").glob("*.jpg"))
+    return sum(p.stat().st_size for p in photos) / len(photos) / 1024
 
 
 def compose_cfg(root: Path, args: argparse.Namespace):
@@ -54,15 +85,42 @@ def compose_cfg(root: Path, args: argparse.Namespace):
             "config",
             overrides=[
                 "data=folder", f"data.root={root}", "data/augment=light",
-                f"data.image_size={TRAIN_SIZE}", f"data.batch_size={args.batch_size}",
+                f"data.image_size={args.size}", f"data.batch_size={args.batch_size}",
                 f"data.num_workers={args.workers}", "data.persistent_workers=true",
                 "paths.root_dir=.", "paths.output_dir=.",
             ],
         )  # fmt: skip
 
 
+def former_item(dataset, mean: np.ndarray, std: np.ndarray, index: int) -> dict:
+    """The training item before the reduced decode and uint8 batches."""
+    sample = dataset.samples[index]
+    mask = read_mask(sample.mask)
+    check_mask_values(mask, dataset.num_classes, dataset.ignore_index, sample.mask)
+    image, mask = resize_pair(read_image(sample.image), mask, dataset.image_size)
+    out = dataset.augment(image=image, mask=mask)
+    image = (out["image"].astype(np.float32) - mean) / std
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+        "mask": torch.from_numpy(np.ascontiguousarray(out["mask"])).long(),
+    }
+
+
+def bare_item(samples, flag: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+    sample = samples[index]
+    return cv2.imread(str(sample.image), flag), cv2.imread(str(sample.mask), cv2.IMREAD_UNCHANGED)
+
+
+def rates(read: Callable[[int], object], count: int) -> tuple[float, float]:
+    """(images per CPU-second, images per wall-second) over one pass of ``count`` items."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    for index in range(count):
+        read(index)
+    return count / (time.process_time() - cpu), count / (time.perf_counter() - wall)
+
+
 def loader_rate(loader, batches: int) -> float:
-    """Images/s over ``batches`` batches, after one batch that pays for worker start-up."""
+    """Images/s of the real DataLoader, after one batch that pays for worker start-up."""
     iterator = iter(loader)
     next(iterator)
     start, images = time.perf_counter(), 0
@@ -76,67 +134,91 @@ def loader_rate(loader, batches: int) -> float:
     return images / (time.perf_counter() - start)
 
 
-def step_rate(module, loss_fn, optimizer, batch, steps: int, device: torch.device) -> float:
-    def one_step():
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(module(batch["image"]), batch["mask"])
-        loss.backward()
-        optimizer.step()
-
-    one_step()  # warm-up: allocator, cuDNN autotuning
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch["image"].shape[0] / (time.perf_counter() - start)
+def gflops_per_image(encoder: str, size: int, num_classes: int) -> float:
+    """Forward + backward of one image with a cross-entropy loss, on the meta device."""
+    with torch.device("meta"):
+        network = create_network("Unet", encoder, None, num_classes)
+        images = torch.zeros(1, 3, size, size)
+        masks = torch.zeros(1, size, size, dtype=torch.long)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(network(images), masks).backward()
+    return counter.get_total_flops() / 1e9
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=4, help="timed training steps per round")
+    parser.add_argument("--size", type=int, default=512, help="data.image_size; photos are 2x")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=4, help="DataLoader processes; 0: skip")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--encoder", default="resnet34")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write_pngs(root, args.images)
+        jpeg_kib = write_dataset(root, args.images, args.size)
         cfg = compose_cfg(root, args)
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
-        loader = datamodule.train_dataloader()
-        num_classes = datamodule.num_classes
-        loss_fn = build_loss(cfg.loss, num_classes=num_classes, ignore_index=255).to(device)
-        module = hydra.utils.instantiate(cfg.model, loss=None, optimizer=None, _convert_="all")
-        module = module.net.to(device).train()
-        optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
-        batch = next(iter(loader))
-        batch = {k: batch[k].to(device) for k in ("image", "mask")}
-        batches = max(2, args.images // args.batch_size)
-        loads, steps = [], []
+        dataset = datamodule.datasets["train"]
+        mean = np.asarray(datamodule.mean, np.float32) * 255.0
+        std = np.asarray(datamodule.std, np.float32) * 255.0
+        flag = REDUCED[2]  # photos are twice the model size
+        paths = {
+            "item": dataset.__getitem__,
+            "bare": lambda i: bare_item(dataset.samples, flag, i),
+            "former": lambda i: former_item(dataset, mean, std, i),
+        }
+        measured: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+        torch.manual_seed(0)
+        for read in paths.values():  # warm-up: first calls, file cache
+            rates(read, min(4, len(dataset)))
         for round_index in range(args.rounds):
-            loads.append(loader_rate(loader, batches))
-            steps.append(step_rate(module, loss_fn, optimizer, batch, args.steps, device))
-            print(
-                f"round {round_index}: loader {loads[-1]:7.1f} img/s   step {steps[-1]:7.1f} img/s"
-            )
+            for name, read in paths.items():
+                measured[name].append(rates(read, len(dataset)))
+            print(f"round {round_index}: " + "   ".join(
+                f"{name} {measured[name][-1][0]:7.1f}" for name in paths
+            ) + "  img/s per core")  # fmt: skip
+        loader = None
+        if args.workers > 0:
+            batches = max(2, args.images // args.batch_size)
+            loader = loader_rate(datamodule.train_dataloader(), batches)
 
-    load, step = statistics.median(loads), statistics.median(steps)
+    per_core = {name: statistics.median(r[0] for r in runs) for name, runs in measured.items()}
+    wall = {name: statistics.median(r[1] for r in runs) for name, runs in measured.items()}
+    photo = 2 * args.size
     print(
-        f"\n{device.type}, {args.workers} workers, batch {args.batch_size}, "
-        f"{SOURCE_SIZE}² PNG -> {TRAIN_SIZE}², light augmentation, {torch.get_num_threads()} "
-        "torch threads"
+        f"\n{args.images} photos {photo}² JPEG (mean {jpeg_kib:.0f} KiB) + {args.size}² PNG "
+        f"masks -> data.image_size={args.size}, augment=light; median of {args.rounds} rounds, "
+        "one core (torch and OpenCV on 1 thread)"
     )
-    print(f"loader  {load:8.1f} img/s (median of {args.rounds} rounds)")
-    print(f"step    {step:8.1f} img/s (U-Net-resnet18, CE+Dice, AdamW)")
-    verdict = "ok" if load / step >= 2 else "LOADER IS A BOTTLENECK"
-    print(f"loader/step = {load / step:.2f}  (target >= 2: {verdict})")
+    labels = {
+        "item": "item    (training item: reduced decode, light)",
+        "bare": "bare    (cv2 reduced decode + mask read)      ",
+        "former": "former  (Pillow full decode, float32 on CPU)  ",
+    }
+    for name, label in labels.items():
+        print(f"{label} {per_core[name]:8.1f} img/s per core (wall {wall[name]:.1f})")
+    cost = per_core["bare"] / per_core["item"]
+    speedup = per_core["item"] / per_core["former"]
+    print(f"item cost / bare cost: {cost:.2f} (goal <= 1.5)")
+    print(f"item / former images/s: {speedup:.2f} (goal >= 2)")
+    if loader is not None:
+        print(
+            f"DataLoader, {args.workers} workers, batch {args.batch_size}: {loader:.1f} img/s "
+            f"({loader / args.workers:.1f} per worker)"
+        )
+    gflops = gflops_per_image(args.encoder, args.size, len(cfg.data.classes))
+    demand = SHARE_OF_PEAK * H200_BF16_TFLOPS * 1e12 / (gflops * 1e9)
+    print(f"U-Net-{args.encoder} at {args.size}²: {gflops:.2f} GFLOP per image (fwd + bwd)")
+    print(
+        f"H200 at {SHARE_OF_PEAK:.0%} of {H200_BF16_TFLOPS:g} TFLOP/s: {demand:.0f} img/s to "
+        f"feed; loader cores needed: {demand / per_core['item']:.1f} "
+        f"(former item: {demand / per_core['former']:.1f})"
+    )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
-from seg_f1.data.dataset import read_image, read_mask, resize_pair
+from seg_f1.data.dataset import read_mask, resize_pair
+from seg_f1.data.images import read_image
 from seg_f1.data.transforms import swap_lut
 from seg_f1.inference import InputRecipe, load_model
+from seg_f1.module import channel_vector, normalise_pixels
 from seg_f1.reports import per_class_rows, rows_csv, rows_markdown, save_text
 
 log = logging.getLogger(__name__)
@@ -34,10 +36,8 @@ TTA_MODES = ("none", "flip")
 
 def to_tensor(images: Sequence[np.ndarray], recipe: InputRecipe) -> Tensor:
     """uint8 [H, W, 3] photos of the model size -> a normalised [B, 3, H, W] batch."""
-    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
-    mean = torch.tensor(recipe.mean).view(1, 3, 1, 1)
-    std = torch.tensor(recipe.std).view(1, 3, 1, 1)
-    return (batch - mean) / std
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    return normalise_pixels(batch, channel_vector(recipe.mean), channel_vector(recipe.std))
 
 
 @torch.no_grad()
@@ -78,7 +78,7 @@ def evaluate_samples(
         chunk = samples[start : start + batch_size]
         originals = [read_mask(sample.mask) for sample in chunk]
         resized = [
-            resize_pair(read_image(s.image), m, recipe.image_size)
+            resize_pair(read_image(s.image, min_side=recipe.image_size), m, recipe.image_size)
             for s, m in zip(chunk, originals, strict=True)
         ]
         probs = probabilities(model, to_tensor([image for image, _ in resized], recipe), swap)

@@ -31,7 +31,8 @@ def load_checkpoint(path: str | Path) -> dict:
 
 @dataclass(frozen=True)
 class InputRecipe:
-    """How the model saw its images: square size and normalisation."""
+    """How the model saw its images: square size and normalisation (the model's own stored
+    mean/std, or for an older checkpoint those of its stored data config)."""
 
     image_size: int
     mean: tuple[float, ...]
@@ -46,16 +47,17 @@ def load_model(path: str | Path) -> tuple[SegmentationModule, InputRecipe]:
         if key not in checkpoint:
             raise ValueError(f"{path}: not a seg_f1 checkpoint, key {key!r} is missing")
     hparams = {**checkpoint["hyper_parameters"], "encoder_weights": None, "compile": False}
-    module = SegmentationModule(**hparams)
-    module.load_state_dict(checkpoint["state_dict"])
-    module.eval()
     data = (checkpoint.get("config") or {}).get("data")
     if data is None:
         raise ValueError(f"{path}: the checkpoint has no stored config.data (image size, mean)")
+    module = SegmentationModule(**hparams)
+    module.on_load_checkpoint(checkpoint)  # mean/std of a checkpoint from before they were stored
+    module.load_state_dict(checkpoint["state_dict"])
+    module.eval()
     recipe = InputRecipe(
         int(data["image_size"]),
-        tuple(data["mean"]),
-        tuple(data["std"]),
+        tuple(module.hparams.mean),
+        tuple(module.hparams.std),
         tuple(tuple(pair) for pair in data.get("flip_pairs", ())),
     )
     return module, recipe

@@ -7,6 +7,7 @@ confusion matrix per split and epoch is what gets logged, checkpointed and swept
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import Tensor, nn
 
+from seg_f1.data.datamodule import IMAGENET_MEAN, IMAGENET_STD
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
 from seg_f1.resume import capture_rng_states, restore_rng_states
@@ -23,6 +25,12 @@ from seg_f1.resume import capture_rng_states, restore_rng_states
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+
+# Lightning warns whenever a module overrides this hook and a datamodule is passed; the
+# datamodule never overrides it, so the module's normalisation is the one that runs.
+warnings.filterwarnings(
+    "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
+)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -70,6 +78,16 @@ def _load_encoder_weights(network: nn.Module, path: Path) -> None:
     log.info("loaded encoder weights from %s", path)
 
 
+def channel_vector(values: Sequence[float]) -> Tensor:
+    """Per-channel values shaped to broadcast over [B, C, H, W]."""
+    return torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
+
+
+def normalise_pixels(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """uint8 pixels -> (x / 255 - mean) / std, the formula training and inference share."""
+    return (images.float() / 255.0 - mean) / std
+
+
 def _check_compile_mode(mode: str) -> str:
     """torch.compile would only reject a misspelt mode at the first forward, minutes later."""
     if mode not in COMPILE_MODES:
@@ -91,6 +109,9 @@ class SegmentationModule(L.LightningModule):
         channels_last: weights and inputs in NHWC, which tensor cores and oneDNN prefer.
         compile: wrap the network in ``torch.compile`` with ``compile_mode``; the state_dict keys
             stay those of the plain network, so checkpoints load either way.
+        mean, std: the data config's per-channel normalisation (0..1 scale). Batches arrive as
+            uint8 and are normalised on the device after the transfer (``normalise``); stored in
+            the checkpoint's hyperparameters.
     """
 
     def __init__(
@@ -109,6 +130,8 @@ class SegmentationModule(L.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         compile_mode: str = "default",
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         super().__init__()
         if on_nan not in ("skip", "stop"):
@@ -132,6 +155,9 @@ class SegmentationModule(L.LightningModule):
             setattr(
                 self, f"{split}_confusion", ConfusionMatrix(len(self.class_names), ignore_index)
             )
+        # not in the state_dict, so checkpoints from before device-side normalisation still load
+        self.register_buffer("pixel_mean", channel_vector(mean), persistent=False)
+        self.register_buffer("pixel_std", channel_vector(std), persistent=False)
         self.register_buffer("best_val_f1", torch.tensor(0.0))
         self.register_buffer("skipped_steps", torch.tensor(0))
         self.last_confusion: dict[str, Tensor] = {}
@@ -154,6 +180,17 @@ class SegmentationModule(L.LightningModule):
             names.append(f"{split}/f1")
             names += [f"{split}/f1_{name}" for name in self.class_names]
         return names
+
+    def normalise(self, images: Tensor) -> Tensor:
+        """uint8 [B, 3, H, W] pixels -> the float input the network is trained on."""
+        return normalise_pixels(images, self.pixel_mean, self.pixel_std)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Normalised here, on the device: the loader ships a quarter of float32's bytes. A float
+        batch is taken as already normalised."""
+        if batch["image"].dtype == torch.uint8:
+            batch["image"] = self.normalise(batch["image"])
+        return batch
 
     def forward(self, image: Tensor) -> Tensor:
         if self.channels_last:
@@ -247,7 +284,15 @@ class SegmentationModule(L.LightningModule):
             checkpoint["config"] = self.run_config
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """When fit resumes, this runs just before the first shuffle draws from the RNGs."""
+        """When fit resumes, this runs just before the first shuffle draws from the RNGs.
+
+        A checkpoint written before the model normalised its own input has no ``mean``/``std``
+        hyperparameters; its stored data config says what the weights were trained with."""
+        data = (checkpoint.get("config") or {}).get("data") or {}
+        if "mean" not in checkpoint.get("hyper_parameters", {}) and "mean" in data:
+            self.pixel_mean.copy_(channel_vector(data["mean"]))
+            self.pixel_std.copy_(channel_vector(data["std"]))
+            self.hparams.update(mean=list(data["mean"]), std=list(data["std"]))
         resuming = self._trainer is not None and self.trainer.state.fn == "fit"
         if resuming and "rng_states" in checkpoint:
             restore_rng_states(checkpoint["rng_states"])

@@ -20,8 +20,8 @@ from omegaconf import DictConfig
 from PIL import Image
 from rich.progress import track
 
-from seg_f1.data.dataset import read_image
 from seg_f1.data.folder import IMAGE_SUFFIXES
+from seg_f1.data.images import read_image
 from seg_f1.evaluate import to_tensor
 from seg_f1.inference import InputRecipe, load_model
 from seg_f1.palette import overlay

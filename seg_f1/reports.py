@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 
@@ -89,9 +88,3 @@ def rows_markdown(rows: list[dict]) -> str:
         cells = [_fmt(v) if isinstance(v, float) else str(v) for v in row.values()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def denormalise(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """A normalised [3, H, W] tensor back to an [H, W, 3] uint8 photo."""
-    pixels = image.cpu().permute(1, 2, 0).numpy() * np.asarray(std) + np.asarray(mean)
-    return (pixels.clip(0, 1) * 255).round().astype(np.uint8)

@@ -94,6 +94,8 @@ def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> Segmenta
         optimizer=hydra.utils.instantiate(cfg.optimizer),
         scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         on_nan=cfg.trainer.get("on_nan", "skip"),
+        mean=datamodule.mean,
+        std=datamodule.std,
         _convert_="all",
     )
     # set afterwards: passed to instantiate, its _target_ keys would be instantiated too

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning
 import torch
 
 from seg_f1.data.synthetic import CLASSES, FLIP_PAIRS
 from seg_f1.module import SegmentationModule
 
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
-def write_checkpoint(path: Path, image_size: int = 32) -> Path:
+
+def write_checkpoint(
+    path: Path, image_size: int = 32, mean=IMAGENET_MEAN, std=IMAGENET_STD
+) -> Path:
     torch.manual_seed(0)
     module = SegmentationModule(
         class_names=list(CLASSES),
         encoder_name="resnet18",
         model_kwargs={"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+        mean=list(mean),
+        std=list(std),
     )
     data = {
         "image_size": image_size,
-        "mean": [0.485, 0.456, 0.406],
-        "std": [0.229, 0.224, 0.225],
+        "mean": list(mean),
+        "std": list(std),
         "classes": list(CLASSES),
         "flip_pairs": [list(pair) for pair in FLIP_PAIRS],
     }
@@ -29,6 +36,7 @@ def write_checkpoint(path: Path, image_size: int = 32) -> Path:
         "hyper_parameters": dict(module.hparams),
         "class_names": list(CLASSES),
         "config": {"data": data},
+        "pytorch-lightning_version": lightning.__version__,
     }
     torch.save(checkpoint, path)
     return path

@@ -90,9 +90,7 @@ def test_augmentations_follow_the_torch_seed(data_dir):
     samples = SyntheticFaces(root=data_dir, image_size=32, num_train=8, num_val=4, num_test=4)
     samples.prepare()
     steps = [A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(p=1.0)]
-    dataset = FaceParsingDataset(
-        samples.samples("train"), 32, (0, 0, 0), (1, 1, 1), A.Compose(steps)
-    )
+    dataset = FaceParsingDataset(samples.samples("train"), 32, A.Compose(steps))
 
     def images(seed: int) -> torch.Tensor:
         torch.manual_seed(seed)

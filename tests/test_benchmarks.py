@@ -63,3 +63,26 @@ def test_bench_gpu_runs_on_cpu_at_64px_and_prints_one_table():
         images_per_s = float(row.split("|")[2])
         assert images_per_s > 0
     assert number_after("batch 1, 19 classes, on cpu;", out) > 0  # GFLOP per image
+
+
+@pytest.mark.slow
+def test_bench_data_prints_item_bare_and_former_rates_and_the_cores_to_feed_a_gpu():
+    out = run_benchmark(
+        "bench_data.py", "--images", "4", "--size", "64", "--rounds", "1", "--workers", "1",
+        "--batch-size", "2",
+    )  # fmt: skip
+    assert "4 photos 128² JPEG" in out and "64² PNG masks -> data.image_size=64" in out
+    rates = {name: number_after(label, out) for name, label in (
+        ("item", "reduced decode, light)"), ("bare", "+ mask read)"),
+        ("former", "float32 on CPU)"))}  # fmt: skip
+    assert all(rate > 0 for rate in rates.values())
+    cost = number_after("item cost / bare cost:", out)
+    assert cost == pytest.approx(rates["bare"] / rates["item"], rel=0.01, abs=0.01)
+    assert number_after("item / former images/s:", out) > 0
+    assert number_after("DataLoader, 1 workers, batch 2:", out) > 0
+    gflops = number_after("U-Net-resnet34 at 64²:", out)
+    assert gflops == pytest.approx(190.4 * (64 / 512) ** 2, rel=0.02)  # FLOPs scale with pixels
+    demand = number_after("989 TFLOP/s:", out)
+    assert demand == pytest.approx(0.4 * 989e3 / gflops, rel=0.01)
+    cores = number_after("loader cores needed:", out)
+    assert cores == pytest.approx(demand / rates["item"], rel=0.02)

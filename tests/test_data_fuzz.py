@@ -34,7 +34,7 @@ def load(image: bytes, mask: bytes) -> tuple[dict | None, Exception | None, Path
     (folder / "face.png").write_bytes(image)
     (folder / "face_mask.png").write_bytes(mask)
     dataset = FaceParsingDataset(
-        [Sample(folder / "face.png", folder / "face_mask.png")], 16, (0.5,) * 3, (0.5,) * 3,
+        [Sample(folder / "face.png", folder / "face_mask.png")], 16,
         num_classes=NUM_CLASSES,
     )  # fmt: skip
     try:

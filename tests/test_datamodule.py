@@ -5,6 +5,7 @@ from __future__ import annotations
 import hydra
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from seg_f1.data.folder import FolderSource
@@ -21,7 +22,7 @@ def test_synthetic_batches(compose_cfg):
     assert batch["image"].shape == (4, 3, 32, 32)
     assert batch["mask"].shape == (4, 32, 32) and batch["mask"].dtype.is_floating_point is False
     assert int(batch["mask"].max()) < 19
-    assert abs(float(batch["image"].mean())) < 3  # normalised, not raw 0..255
+    assert batch["image"].dtype == torch.uint8  # normalised on the device, by the model
     assert len(datamodule.train_mask_paths()) == 8
 
 
@@ -52,3 +53,18 @@ def test_rgb_mask_is_rejected_with_its_path(tmp_path):
     write_pair(tmp_path, "train", "a", mask_mode="RGB")
     with pytest.raises(ValueError, match=r"a\.png.*single-channel"):
         read_mask(tmp_path / "train" / "masks" / "a.png")
+
+
+@pytest.mark.parametrize(("preset", "workers"), [("gpu", 12), ("ddp", 10)])
+def test_gpu_presets_size_the_loader_and_the_command_line_still_wins(compose_cfg, preset, workers):
+    cfg = compose_cfg(f"trainer={preset}", tiny=False)
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.data.num_workers == workers and cfg.data.prefetch_factor == 4
+    assert cfg.data.pin_memory is True and cfg.data.persistent_workers is True
+    cfg = compose_cfg(f"trainer={preset}", "data.num_workers=1", "data.image_size=32")
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    assert (loader.num_workers, loader.prefetch_factor, loader.pin_memory) == (1, 4, True)
+    assert loader.persistent_workers is True

@@ -16,8 +16,6 @@ from seg_f1.data.folder import FolderSource
 from seg_f1.data.helen import Helen
 from seg_f1.data.lapa import LaPa
 
-MEAN, STD = (0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)  # leaves pixel values as they are
-
 
 def save(path, array, mode=None):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +36,7 @@ def quadrant_mask(size, labels=(0, 1, 2, 3)):
 
 def check_item(samples, size, labels):
     """Mask resized nearest-neighbour to ``size`` keeps its quadrants; image is RGB ``size``²."""
-    item = FaceParsingDataset(samples, size, MEAN, STD)[0]
+    item = FaceParsingDataset(samples, size)[0]
     assert item["image"].shape == (3, size, size)
     np.testing.assert_array_equal(item["mask"].numpy(), quadrant_mask(size, labels))
 
@@ -95,7 +93,7 @@ def test_celeba_raw_build_cache_and_load(tmp_path, caplog):
     merged = np.asarray(Image.open(source.merged_dir / "masks" / "0.png"))
     np.testing.assert_array_equal(merged, expected_face0())
     by_name = {s.name: s for ss in samples.values() for s in ss}
-    item = FaceParsingDataset([by_name["0"]], 32, MEAN, STD)[0]  # image 32², mask 16²
+    item = FaceParsingDataset([by_name["0"]], 32)[0]  # image 32², mask 16²
     assert item["image"].shape == (3, 32, 32)
     np.testing.assert_array_equal(item["mask"].numpy(), expected_face0().repeat(2, 0).repeat(2, 1))
 
@@ -232,5 +230,5 @@ def test_folder_reads_a_format_only_opencv_reads(tmp_path):
     save(tmp_path / "train" / "masks" / "a.png", quadrant_mask(10, (0, 3, 6, 9)))
     samples = FolderSource(str(tmp_path)).samples("train")
     check_item(samples, 20, (0, 3, 6, 9))
-    image = FaceParsingDataset(samples, 20, MEAN, STD)[0]["image"]
+    image = FaceParsingDataset(samples, 20)[0]["image"]
     assert image[:, 5, 5].tolist() == [128.0, 0.0, 0.0]

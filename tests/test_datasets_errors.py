@@ -174,7 +174,7 @@ def test_dataset_stats_against_hand_counts(tmp_path):
 def test_read_errors_inside_the_dataset_name_the_file(tmp_path):
     write_folder(tmp_path)
     (tmp_path / "train" / "images" / "a.jpg").write_bytes(b"junk")
-    dataset = FaceParsingDataset(FolderSource(str(tmp_path)).samples("train"), 8, [0] * 3, [1] * 3)
+    dataset = FaceParsingDataset(FolderSource(str(tmp_path)).samples("train"), 8)
     with pytest.raises(ValueError, match=r"train/images/a\.jpg: cannot read image"):
         dataset[0]
 

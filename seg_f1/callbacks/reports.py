@@ -12,7 +12,6 @@ from seg_f1 import plots
 from seg_f1.callbacks.history import EpochHistory, finished_epoch_metrics
 from seg_f1.reports import (
     curves_markdown,
-    denormalise,
     per_class_rows,
     rows_csv,
     save_figure,
@@ -71,9 +70,9 @@ class RunReports(L.Callback):
         images = torch.stack([item["image"] for item in items]).to(pl_module.device)
         was_training = pl_module.training
         pl_module.eval()
-        predicted = pl_module(images).argmax(1).cpu().numpy()
+        predicted = pl_module(pl_module.normalise(images)).argmax(1).cpu().numpy()
         pl_module.train(was_training)
-        photos = [denormalise(item["image"], datamodule.mean, datamodule.std) for item in items]
+        photos = [item["image"].permute(1, 2, 0).numpy() for item in items]
         targets = [item["mask"].cpu().numpy() for item in items]
         return plots.predictions_figure(photos, targets, list(predicted), pl_module.class_names)
 

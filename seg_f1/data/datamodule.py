@@ -28,7 +28,12 @@ class FaceParsingDataModule(L.LightningDataModule):
 
     ``root`` is the dataset folder a user passes as ``data.root`` (sources interpolate it); it is
     checked here so a typo fails first. ``validate`` (full|sample|off) checks each split's files
-    at setup, and ``on_bad_sample`` (raise|skip) says what a bad file does."""
+    at setup, and ``on_bad_sample`` (raise|skip) says what a bad file does.
+
+    Batches hold uint8 images; ``mean``/``std`` (0..1 scale) are handed to the model, which
+    normalises on its device and stores them in its checkpoint. ``num_workers``, ``pin_memory``,
+    ``persistent_workers`` and ``prefetch_factor`` go to every DataLoader; a trainer preset may
+    set them for its hardware (docs/scaling.md)."""
 
     def __init__(
         self,
@@ -45,6 +50,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         num_workers: int = 2,
         pin_memory: bool = False,
         persistent_workers: bool = True,
+        prefetch_factor: int | None = None,
         root: str | None = None,
         validate: str = "sample",
         on_bad_sample: str = "raise",
@@ -71,6 +77,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
+        self.prefetch_factor = prefetch_factor if num_workers > 0 else None
         self.datasets: dict[str, FaceParsingDataset] = {}
         self._checked: dict[str, list] = {}
 
@@ -90,7 +97,7 @@ class FaceParsingDataModule(L.LightningDataModule):
             if split not in self.datasets:
                 augment = self.augment if split == "train" else None
                 self.datasets[split] = FaceParsingDataset(
-                    self.checked_samples(split), self.image_size, self.mean, self.std, augment,
+                    self.checked_samples(split), self.image_size, augment,
                     num_classes=self.num_classes, ignore_index=self.ignore_index,
                 )  # fmt: skip
                 log.info(
@@ -121,6 +128,7 @@ class FaceParsingDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
+            prefetch_factor=self.prefetch_factor,
         )
 
     def _eval_sampler(self, split: str) -> Sampler | None:

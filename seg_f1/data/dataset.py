@@ -11,33 +11,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from seg_f1.data.folder import Sample
+from seg_f1.data.images import read_image
 
 INDEX_MASK_MODES = ("L", "P", "I", "I;16")
-
-
-def read_image(path) -> np.ndarray:
-    """RGB uint8 through Pillow, or OpenCV for what only it reads; an unreadable or truncated
-    file is named in the error."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, SyntaxError) as error:
-        image = _read_with_opencv(path)
-        if image is None:
-            raise ValueError(f"{path}: cannot read image ({error})") from error
-        return image
-
-
-def _read_with_opencv(path) -> np.ndarray | None:
-    """Formats Pillow lacks (Radiance .hdr, for one); float images are taken as 0..1."""
-    image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
-    if image is None:
-        return None
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def open_mask(path) -> Image.Image:
@@ -85,7 +61,11 @@ def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndar
 
 
 class FaceParsingDataset(Dataset):
-    """Yields ``{"image": float[3,H,W], "mask": int64[H,W], "name": str}``.
+    """Yields ``{"image": uint8[3,H,W], "mask": int64[H,W], "name": str}``.
+
+    Images stay uint8, a quarter of float32's bytes through worker queues and pinned memory; the
+    model normalises them on its device (``SegmentationModule.normalise``). A JPEG much larger
+    than ``image_size`` is decoded at reduced scale (``read_image``).
 
     With ``num_classes`` set, every mask read is checked, so a bad value stops training with the
     file's name even when setup-time validation was off or only sampled.
@@ -95,16 +75,12 @@ class FaceParsingDataset(Dataset):
         self,
         samples: Sequence[Sample],
         image_size: int,
-        mean: Sequence[float],
-        std: Sequence[float],
         augment: Callable | None = None,
         num_classes: int | None = None,
         ignore_index: int = 255,
     ) -> None:
         self.samples = list(samples)
         self.image_size = image_size
-        self.mean = np.asarray(mean, np.float32) * 255.0
-        self.std = np.asarray(std, np.float32) * 255.0
         self.augment = augment
         self.num_classes = num_classes
         self.ignore_index = ignore_index
@@ -120,6 +96,11 @@ class FaceParsingDataset(Dataset):
         if hasattr(self.augment, "set_random_seed"):
             self.augment.set_random_seed(int(torch.randint(2**31 - 1, ()).item()))
         out = self.augment(image=image, mask=mask)
+        if out["image"].dtype != np.uint8:
+            raise TypeError(
+                f"data.augment returned {out['image'].dtype} images; batches stay uint8 and the "
+                "model normalises them on its device, so leave Normalize/ToFloat out of it"
+            )
         return out["image"], out["mask"]
 
     def __getitem__(self, index: int) -> dict:
@@ -127,10 +108,10 @@ class FaceParsingDataset(Dataset):
         mask = read_mask(sample.mask)
         if self.num_classes is not None:
             check_mask_values(mask, self.num_classes, self.ignore_index, sample.mask)
-        image, mask = resize_pair(read_image(sample.image), mask, self.image_size)
+        image = read_image(sample.image, min_side=self.image_size)
+        image, mask = resize_pair(image, mask, self.image_size)
         if self.augment is not None:
             image, mask = self._augmented(image, mask)
-        image = (image.astype(np.float32) - self.mean) / self.std
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
             "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from seg_f1.data.dataset import check_mask_values, open_mask, read_image, read_mask
+from seg_f1.data.dataset import check_mask_values, open_mask, read_mask
 from seg_f1.data.folder import Sample
+from seg_f1.data.images import read_image
 
 log = logging.getLogger(__name__)
 

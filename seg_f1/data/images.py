@@ -1,0 +1,54 @@
+"""Photos read the way a viewer shows them, as 8-bit RGB, decoded no larger than the model needs."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def read_image(path, min_side: int | None = None) -> np.ndarray:
+    """RGB uint8 with the EXIF orientation applied, since masks are drawn on the displayed photo.
+
+    With ``min_side``, a JPEG whose sides are both at least 2, 4 or 8 times ``min_side`` is
+    decoded by libjpeg at 1/2, 1/4 or 1/8 scale (Pillow's ``draft``), never below ``min_side``:
+    the caller's INTER_AREA resize to the model size then costs a fraction of a full decode.
+    Other formats decode in full. An unreadable or truncated file is named in the error.
+    """
+    try:
+        image = Image.open(path)
+    except UnidentifiedImageError as error:
+        return _read_with_opencv(path, error)
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ValueError(f"{path}: cannot read image ({error})") from error
+    with image:
+        try:
+            if min_side is not None:
+                image.draft("RGB", (min_side, min_side))
+            ImageOps.exif_transpose(image, in_place=True)
+            return _rgb(image)
+        except (OSError, ValueError, SyntaxError) as error:  # truncated, corrupt
+            raise ValueError(f"{path}: cannot read image ({error})") from error
+
+
+def _rgb(image: Image.Image) -> np.ndarray:
+    """16-bit greyscale keeps its top 8 bits: Pillow's own conversion would clip it to 255."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        grey = (np.clip(np.asarray(image), 0, 65535) >> 8).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+
+
+def _read_with_opencv(path, pillow_error: Exception) -> np.ndarray:
+    """Formats Pillow does not know (Radiance .hdr, for one); float images are taken as 0..1.
+    Only those: OpenCV would fill a truncated JPEG with grey and say nothing."""
+    image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path}: cannot read image ({pillow_error})") from pillow_error
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
