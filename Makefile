@@ -11,14 +11,21 @@ STAMP := $(VENV)/.installed-$(subst $(eval) ,_,$(EXTRAS))
 export HF_HUB_OFFLINE ?= 1
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
-.PHONY: install train test lint format clean ablation
+.PHONY: install postgres train test lint format clean ablation
 
-install: $(STAMP)
+install: $(STAMP) postgres
+
+# The sweep tests run a throwaway PostgreSQL server (Debian's package; initdb/pg_ctl, no service).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		(apt-get update && apt-get install -y postgresql)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install $(TORCH_PAIR)
+	# replaced by seg_f1's own sweeper; an old copy would shadow its hydra/sweeper=optuna
+	$(BIN)/python -m pip uninstall -y hydra-optuna-sweeper
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]" $(TORCH_PAIR)
 	touch $@
 

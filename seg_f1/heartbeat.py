@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_ATTR = "seg_f1:heartbeat"  # journal storages: the last beat, seconds since the epoch
 JOB_DIR_ATTR = "job_dir"  # where the trial's job writes, so any worker can mark it interrupted
+WORKER_ATTR = "worker"  # host:pid of the worker running the trial
 SURPLUS_ATTR = "surplus"  # asked by a worker that lost the race for the last slot; never run
 
 

@@ -15,7 +15,7 @@ class TPESamplerConfig:
     n_startup_trials: int = 10
     multivariate: bool = False
     # running trials of other workers count as poor, so parallel workers spread out
-    constant_liar: bool = False
+    constant_liar: bool = True
 
 
 @dataclass

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -25,6 +27,7 @@ from seg_f1.heartbeat import (
     JOB_DIR_ATTR,
     SURPLUS_ATTR,
     RetryInterrupted,
+    WORKER_ATTR,
     TrialHeartbeat,
     fail_stale_trials,
 )
@@ -163,6 +166,7 @@ class OptunaSweeper(Sweeper):
     def _run(self, study: Any, storage: Any, trial: Any, fixed: list[str]) -> None:
         from hydra_plugins.seg_f1_sweepers.search_space import trial_overrides
 
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr(JOB_DIR_ATTR, str((self.sweep_dir / str(trial.number)).resolve()))
         overrides = trial_overrides(fixed, trial.params)
         log.info("trial %d: %s", trial.number, " ".join(overrides))

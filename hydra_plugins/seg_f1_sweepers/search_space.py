@@ -20,17 +20,20 @@ def split_overrides(
 ) -> tuple[list[str], dict[str, BaseDistribution]]:
     """Fixed overrides for every trial, and the distributions of the swept keys.
 
-    ``params`` comes first; a sweep on the command line replaces the same key there."""
+    ``params`` comes first; the command line replaces a key it names again."""
     parser = OverridesParser.create()
     lines = [f"{key}={value}" for key, value in params.items()] + list(arguments)
-    fixed, space = [], {}
+    fixed: dict[str, str] = {}
+    space: dict[str, BaseDistribution] = {}
     for override in parser.parse_overrides(lines):
-        key = override.get_key_element()
+        key = override.key_or_group
+        fixed.pop(key, None)
+        space.pop(key, None)
         if override.is_sweep_override():
             space[key] = distribution(override)
         else:
-            fixed.append(override.input_line)
-    return fixed, space
+            fixed[key] = override.input_line
+    return list(fixed.values()), space
 
 
 def distribution(override: Override) -> BaseDistribution:
