@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(subst $(eval) ,_,$(EXTRAS))
 export HF_HUB_OFFLINE ?= 1
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
-.PHONY: install postgres train test lint format clean ablation
+.PHONY: install postgres train test lint format clean ablation pruning-benchmark
 
 install: $(STAMP) postgres
 
@@ -51,6 +51,10 @@ ablation: install
 	$(BIN)/python train.py -m hparams_search=ablation hydra.sweep.dir=$(ABLATION_DIR) \
 		'~callbacks.progress_bar' $(ABLATION_BUDGET)
 	$(BIN)/python -m seg_f1.ablation $(ABLATION_DIR) --out docs/ablation.md
+
+# 16 Optuna trials of at most 6 epochs, unpruned and with hyperband (docs/sweeps.md, Pruning)
+pruning-benchmark: install
+	$(BIN)/python benchmarks/bench_pruning.py --trials 16 --epochs 6
 
 clean:
 	rm -rf outputs lightning_logs .pytest_cache .ruff_cache .hypothesis

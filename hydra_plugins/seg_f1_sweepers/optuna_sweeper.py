@@ -26,8 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 from seg_f1.heartbeat import (
     JOB_DIR_ATTR,
     SURPLUS_ATTR,
-    RetryInterrupted,
     WORKER_ATTR,
+    RetryInterrupted,
     TrialHeartbeat,
     fail_stale_trials,
 )
