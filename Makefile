@@ -11,14 +11,21 @@ STAMP := $(VENV)/.installed-$(subst $(eval) ,_,$(EXTRAS))
 export HF_HUB_OFFLINE ?= 1
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
-.PHONY: install train test lint format clean ablation
+.PHONY: install postgres train test lint format clean ablation pruning-benchmark
 
-install: $(STAMP)
+install: $(STAMP) postgres
+
+# The sweep tests run a throwaway PostgreSQL server (Debian's package; initdb/pg_ctl, no service).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		(apt-get update && apt-get install -y postgresql)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install $(TORCH_PAIR)
+	# replaced by seg_f1's own sweeper; an old copy would shadow its hydra/sweeper=optuna
+	$(BIN)/python -m pip uninstall -y hydra-optuna-sweeper
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]" $(TORCH_PAIR)
 	touch $@
 
@@ -47,6 +54,10 @@ ablation: install
 	$(BIN)/python train.py -m hparams_search=ablation hydra.sweep.dir=$(ABLATION_DIR) \
 		'~callbacks.progress_bar' $(ABLATION_BUDGET)
 	$(BIN)/python -m seg_f1.ablation $(ABLATION_DIR) --out docs/ablation.md
+
+# 16 Optuna trials of at most 6 epochs, unpruned and with hyperband (docs/sweeps.md, Pruning)
+pruning-benchmark: install
+	$(BIN)/python benchmarks/bench_pruning.py --trials 16 --epochs 6
 
 clean:
 	rm -rf outputs lightning_logs .pytest_cache .ruff_cache .hypothesis

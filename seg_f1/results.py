@@ -2,7 +2,8 @@
 
 A run that raises, or whose objective is NaN, is recorded as ``failed`` with its error. Inside a
 multirun the failure is then swallowed (the objective becomes NaN), so one bad trial neither
-stops the sweep nor loses the results of the others; a single run re-raises as before.
+stops the sweep nor loses the results of the others; a single run re-raises as before. A run
+stopped by a pruner is recorded as ``pruned`` and :class:`Pruned` reaches the sweeper.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 def read_result(path: Path) -> dict[str, Any]:
     with open(path) as stream:
         return json.load(stream)
+
+
+class Pruned(Exception):
+    """A pruner stopped the run after ``epochs`` epochs; ``best`` is its best value so far."""
+
+    def __init__(self, epochs: int, best: float | None) -> None:
+        super().__init__(f"pruned after {epochs} epochs (best so far {best})")
+        self.epochs = epochs
+        self.best = best
 
 
 class RunRecord:
@@ -95,6 +105,10 @@ def recorded_run(cfg: DictConfig, output_dir: str | Path) -> Iterator[RunRecord]
     except (KeyboardInterrupt, SystemExit) as stop:
         _finish(record, path, start, "interrupted", type(stop).__name__)
         raise
+    except Pruned as pruned:
+        record.data.update(epochs=pruned.epochs, best=pruned.best)
+        _finish(record, path, start, "pruned", None)
+        raise
     except Exception as error:
         _finish(record, path, start, "failed", _describe(error))
         if not in_multirun():
@@ -117,6 +131,15 @@ def run_objective(cfg: DictConfig, body: Callable[[RunRecord], None], output_dir
 
 def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def mark_interrupted(job_dir: Path, reason: str) -> None:
+    """Record that a job's process died without writing its end (a kill, a lost node): its
+    ``result.json``, if it still says ``running``, becomes ``interrupted`` with ``reason``."""
+    path = Path(job_dir) / RESULT_FILE
+    data = read_result(path) if path.is_file() else {"status": "running", "overrides": []}
+    if data.get("status") == "running":
+        write_json_atomic(path, {**data, "status": "interrupted", "error": reason})
 
 
 def _is_first_process() -> bool:

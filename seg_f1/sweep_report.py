@@ -2,9 +2,10 @@
 
 Reads every job's ``result.json`` (and lists jobs that have none yet), then writes beside them:
 ``sweep_report.md`` and ``sweep_report.csv`` (trials sorted by the objective, one column per
-swept parameter), ``best_experiment.yaml`` (the best configuration as a ``conf/experiment/``
-file) and ``sweep.png``. When ``seed`` is swept, configurations are ranked by their mean over
-seeds, and the plot shows the spread as error bars.
+swept parameter, pruned trials listed apart), ``best_experiment.yaml`` (the best configuration
+as a ``conf/experiment/`` file), ``sweep.png`` and, for an Optuna sweep, ``trials.png``.
+When ``seed`` is swept, configurations are ranked by their mean over seeds, and the plot
+shows the spread as error bars.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import yaml
 
 from seg_f1.results import RESULT_FILE, read_result
+from seg_f1.trials_plot import plot_trials, study_of
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # overrides that say where or how a job was launched, not what it trained
@@ -280,7 +282,13 @@ def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict
         best_params = _best_params(trials, groups[0], "seed" in keys)
         files["best_experiment.yaml"] = best_experiment_yaml(best_params, str(source), conf_dir)
         parts += ["## Best configuration", "", "```yaml", files["best_experiment.yaml"], "```", ""]
-    failed = [t for t in trials if t.status not in ("ok", "running")]
+    pruned = [t for t in trials if t.status == "pruned"]
+    if pruned:
+        parts += ["## Pruned trials", ""]
+        parts += [f"- job {t.job}: pruned after {t.epochs} epochs, best val/f1 so far "
+                  f"{_fmt(t.best)}" for t in pruned]  # fmt: skip
+        parts.append("")
+    failed = [t for t in trials if t.status not in ("ok", "running", "pruned")]
     if failed:
         parts += ["## Failed trials", ""]
         for trial in failed:
@@ -324,6 +332,11 @@ def report(multirun_dir: Path, out_dir: Path | None = None, conf_dir: Path = CON
         tmp.replace(out_dir / name)
     if any(t.ok for t in trials):
         plot(trials, swept_keys(trials), out_dir / "sweep.png")
+    study, why_not = study_of(multirun_dir)
+    if study is not None:
+        plot_trials(study, out_dir / "trials.png")
+    elif why_not != "not an Optuna sweep" and (multirun_dir / "multirun.yaml").is_file():
+        print(f"sweep_report: no trials.png: {why_not}")
     return files["sweep_report.md"]
 
 

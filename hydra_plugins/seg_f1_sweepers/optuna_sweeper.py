@@ -1,0 +1,231 @@
+"""seg_f1's Optuna sweeper: a worker that asks the study for a trial, runs its job, tells the
+result, until the study has ``n_trials`` finished trials.
+
+Run the same command in N processes (or N SLURM jobs) and N workers share the study, each
+pulling its next trial as soon as its last one ends. ``n_trials`` counts the whole study, so
+running the command again resumes it. A trial's job directory is named by its trial number.
+Workers that die are found by heartbeat (:mod:`seg_f1.heartbeat`) and their trials requeued.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from seg_f1.heartbeat import (
+    JOB_DIR_ATTR,
+    SURPLUS_ATTR,
+    WORKER_ATTR,
+    RetryInterrupted,
+    TrialHeartbeat,
+    fail_stale_trials,
+)
+from seg_f1.io import write_atomically
+from seg_f1.results import Pruned
+from seg_f1.study import open_storage, trial_id
+
+log = logging.getLogger(__name__)
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(
+        self,
+        sampler: Any,
+        pruner: Any,
+        direction: str,
+        study_name: str,
+        storage: str,
+        n_trials: int,
+        params: dict[str, str],
+        heartbeat_interval: int,
+        grace_period: int,
+        max_retry: int | None,
+    ) -> None:
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(
+                f"hydra.sweeper.direction={direction!r}: expected maximize or minimize"
+            )
+        if not 0 < heartbeat_interval < grace_period:
+            raise ValueError(
+                f"hydra.sweeper.heartbeat_interval={heartbeat_interval} and grace_period="
+                f"{grace_period}: expected 0 < heartbeat_interval < grace_period (seconds)"
+            )
+        self.sampler, self.pruner, self.direction = sampler, pruner, direction
+        self.study_name, self.storage_url, self.n_trials = study_name, storage, n_trials
+        self.params = dict(params or {})
+        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
+        self.on_stale = RetryInterrupted(max_retry)
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        from hydra.core.plugins import Plugins
+
+        subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"]
+        if subdir != "${hydra.job.num}":
+            raise ValueError(
+                f"hydra.sweep.subdir={subdir!r}: the Optuna sweeper names job directories by "
+                "trial number; keep hydra.sweep.subdir: ${hydra.job.num}"
+            )
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        from optuna.exceptions import ExperimentalWarning
+
+        from hydra_plugins.seg_f1_sweepers.search_space import split_overrides
+
+        warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeats, retries
+        fixed, space = split_overrides(self.params, arguments)
+        self.sweep_dir = Path(self.config.hydra.sweep.dir)
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        multirun = self.sweep_dir / "multirun.yaml"
+        write_atomically(multirun, lambda tmp: OmegaConf.save(self.config, tmp))
+        storage = open_storage(
+            self.storage_url,
+            heartbeat_interval=self.heartbeat_interval,
+            grace_period=self.grace_period,
+            on_stale=self.on_stale,
+        )
+        study = self._join_study(storage)
+        while (trial := self._next_trial(study, storage, space)) is not None:
+            self._run(study, storage, trial, fixed)
+        log.info("study %s has its %d finished trials", self.study_name, self.n_trials)
+
+    def _join_study(self, storage: Any) -> Any:
+        """Create the study, or join it: a worker that joins reseeds its sampler, since a seeded
+        sampler would otherwise propose the creator's points again."""
+        import optuna
+
+        kwargs = dict(study_name=self.study_name, storage=storage, pruner=self.pruner)
+        try:
+            study = optuna.create_study(**kwargs, sampler=self.sampler, direction=self.direction)
+            log.info("created study %s in %s", self.study_name, self.storage_url)
+            return study
+        except optuna.exceptions.DuplicatedStudyError:
+            pass
+        self.sampler.reseed_rng()
+        study = optuna.load_study(**kwargs, sampler=self.sampler)
+        if study.direction.name.lower() != self.direction:
+            raise ValueError(
+                f"hydra.sweeper.direction={self.direction}, but study {self.study_name} in "
+                f"{self.storage_url} was created to {study.direction.name.lower()}"
+            )
+        return study
+
+    def _next_trial(self, study: Any, storage: Any, space: dict) -> Any:
+        """A trial to run (a requeued one first), or None once the study has n_trials finished.
+        While the other workers' running trials would complete it, wait: one may die."""
+
+        while True:
+            fail_stale_trials(study, storage, self.grace_period, self.on_stale)
+            trials = study.get_trials(deepcopy=False)
+            counts = slot_counts(trials)
+            if counts["finished"] >= self.n_trials:
+                return None
+            if counts["waiting"] or counts["finished"] + counts["running"] < self.n_trials:
+                trial = study.ask(space)  # a requeued trial keeps its values
+                if not self._surplus(study, trial):
+                    return trial
+                continue
+            log.info(
+                "%d trials finished, %d running in other workers: waiting %d s",
+                counts["finished"], counts["running"], self.heartbeat_interval,
+            )  # fmt: skip
+            time.sleep(self.heartbeat_interval)
+
+    def _surplus(self, study: Any, trial: Any) -> bool:
+        """Two workers that saw one free slot both asked: the later trial number gives way."""
+        from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)
+        mine = next(t for t in trials if t.number == trial.number)
+        if Retry.retried_trial_number(mine) is not None:
+            return False  # a requeued trial takes the slot of the one it replaces
+        ahead = slot_counts([t for t in trials if t.number < trial.number])
+        if ahead["finished"] + ahead["running"] + ahead["waiting"] < self.n_trials:
+            return False
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        study.tell(trial, state=TrialState.FAIL)
+        return True
+
+    def _run(self, study: Any, storage: Any, trial: Any, fixed: list[str]) -> None:
+        from hydra_plugins.seg_f1_sweepers.search_space import trial_overrides
+
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(JOB_DIR_ATTR, str((self.sweep_dir / str(trial.number)).resolve()))
+        overrides = trial_overrides(fixed, trial.params)
+        log.info("trial %d: %s", trial.number, " ".join(overrides))
+        try:
+            self.validate_batch_is_legal([overrides])
+            with TrialHeartbeat(storage, self.study_name, trial.number, self.heartbeat_interval):
+                [result] = self.launcher.launch([overrides], initial_job_idx=trial.number)
+        except (KeyboardInterrupt, SystemExit):
+            self._tell(study, trial, "FAIL")
+            self.on_stale(
+                study, storage.get_trial(trial_id(storage, self.study_name, trial.number))
+            )
+            raise
+        except BaseException:
+            self._tell(study, trial, "FAIL")
+            raise
+        self._tell_result(study, trial, result)
+
+    def _tell_result(self, study: Any, trial: Any, result: JobReturn) -> None:
+        try:
+            value = result.return_value
+        except Pruned as pruned:
+            log.info("trial %d: pruned after %d epochs", trial.number, pruned.epochs)
+            return self._tell(study, trial, "PRUNED")
+        except Exception as error:
+            log.error("trial %d failed: %s", trial.number, error)
+            return self._tell(study, trial, "FAIL")
+        if value is None or not math.isfinite(float(value)):
+            return self._tell(study, trial, "FAIL")
+        self._tell(study, trial, "COMPLETE", float(value))
+
+    def _tell(self, study: Any, trial: Any, state: str, value: float | None = None) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        try:
+            study.tell(trial, value, state=TrialState[state])
+        except UpdateFinishedTrialError:
+            log.error(
+                "trial %d was failed by another worker while it ran: its heartbeats stopped "
+                "for longer than grace_period=%d s", trial.number, self.grace_period,
+            )  # fmt: skip
+
+
+def slot_counts(trials: list[Any]) -> dict[str, int]:
+    """Trials that hold one of the study's n_trials slots, by state. A failed trial that was
+    requeued hands its slot to the copy; a surplus trial never held one."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+    from optuna.trial import TrialState
+
+    replaced = {number for t in trials for number in Retry.retry_history(t)}
+    counts = {"finished": 0, "running": 0, "waiting": 0}
+    for trial in trials:
+        if trial.number in replaced or trial.user_attrs.get(SURPLUS_ATTR):
+            continue
+        if trial.state.is_finished():
+            counts["finished"] += 1
+        elif trial.state == TrialState.RUNNING:
+            counts["running"] += 1
+        else:
+            counts["waiting"] += 1
+    return counts

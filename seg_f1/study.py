@@ -1,0 +1,62 @@
+"""Optuna storages by URL, shared by the sweeper's workers, the pruning callback and the report.
+
+- ``sqlite:///<file>``: one machine, a few workers (a busy timeout makes them queue for the lock);
+- ``journal:///<file>``: Optuna's JournalStorage on a file, for a shared filesystem with no
+  database server (``journal:///rel/path.log``, ``journal:////abs/path.log``, as for SQLite);
+- any other SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host:5432/db``: many nodes.
+
+Relative paths are relative to the working directory, as Hydra's own ``hydra.sweep.dir`` is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+JOURNAL_PREFIX = "journal:///"
+SQLITE_PREFIX = "sqlite:///"
+SQLITE_BUSY_TIMEOUT_S = 60  # a worker waits this long for another's write instead of failing
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    on_stale: Callable[[Any, Any], None] | None = None,
+) -> Any:
+    """The storage behind ``url``; heartbeats are built in for SQL databases only (Optuna's
+    JournalStorage has none: :mod:`seg_f1.heartbeat` keeps them in the trial there)."""
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if url.startswith(JOURNAL_PREFIX):
+        path = Path(url.removeprefix(JOURNAL_PREFIX))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    engine_kwargs = None
+    if url.startswith(SQLITE_PREFIX):
+        Path(url.removeprefix(SQLITE_PREFIX)).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    return RDBStorage(
+        url,
+        engine_kwargs=engine_kwargs,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+        heartbeat_stale_trial_callback=on_stale,
+    )
+
+
+def absolute_url(url: str) -> str:
+    """``url`` with a relative SQLite or journal file made absolute (for a report run elsewhere)."""
+    for prefix in (SQLITE_PREFIX, JOURNAL_PREFIX):
+        if url.startswith(prefix):
+            return prefix + str(Path(url.removeprefix(prefix)).resolve())
+    return url
+
+
+def trial_id(storage: Any, study_name: str, number: int) -> int:
+    """The storage's id of trial ``number``: what heartbeats and state changes are keyed on."""
+    study_id = storage.get_study_id_from_name(study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
