@@ -186,10 +186,13 @@ class SegmentationModule(L.LightningModule):
         return normalise_pixels(images, self.pixel_mean, self.pixel_std)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """Normalised here, on the device: the loader ships a quarter of float32's bytes. A float
-        batch is taken as already normalised."""
+        """Normalised and widened here, on the device: the loader ships uint8 images (a quarter
+        of float32's bytes) and uint8 masks (an eighth of int64's). A float batch is taken as
+        already normalised."""
         if batch["image"].dtype == torch.uint8:
             batch["image"] = self.normalise(batch["image"])
+        if "mask" in batch:
+            batch["mask"] = batch["mask"].long()
         return batch
 
     def forward(self, image: Tensor) -> Tensor:

@@ -147,7 +147,7 @@ def test_augmented_batches_stay_uint8(compose_cfg, pipeline):
     batches = list(datamodule.train_dataloader())
     images = torch.cat([batch["image"] for batch in batches])
     masks = torch.cat([batch["mask"] for batch in batches])
-    assert images.dtype == torch.uint8 and masks.dtype == torch.int64
+    assert images.dtype == torch.uint8 and masks.dtype == torch.uint8
     assert set(masks.unique().tolist()) <= set(range(19)) | {255}
     if pipeline == "strong":  # warped-in borders and dropout holes are ignored, not background
         assert (masks == 255).any()

@@ -61,10 +61,11 @@ def resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndar
 
 
 class FaceParsingDataset(Dataset):
-    """Yields ``{"image": uint8[3,H,W], "mask": int64[H,W], "name": str}``.
+    """Yields ``{"image": uint8[3,H,W], "mask": uint8[H,W], "name": str}``.
 
-    Images stay uint8, a quarter of float32's bytes through worker queues and pinned memory; the
-    model normalises them on its device (``SegmentationModule.normalise``). A JPEG much larger
+    Images stay uint8, a quarter of float32's bytes through worker queues and pinned memory, and
+    masks an eighth of int64's; the model normalises the images and widens the masks on its
+    device (``SegmentationModule.on_after_batch_transfer``). A JPEG much larger
     than ``image_size`` is decoded at reduced scale (``read_image``).
 
     With ``num_classes`` set, every mask read is checked, so a bad value stops training with the
@@ -114,6 +115,6 @@ class FaceParsingDataset(Dataset):
             image, mask = self._augmented(image, mask)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-            "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
+            "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.uint8)),
             "name": sample.name,
         }

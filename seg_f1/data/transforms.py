@@ -8,6 +8,7 @@ from collections.abc import Sequence
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks PyPI on import
 
 import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -35,10 +36,10 @@ class PairedHorizontalFlip(A.DualTransform):
         self.lut = swap_lut(self.flip_pairs, self.classes)
 
     def apply(self, img: np.ndarray, **params) -> np.ndarray:
-        return np.ascontiguousarray(img[:, ::-1])
+        return cv2.flip(img, 1)  # a contiguous copy, several times faster than numpy's
 
     def apply_to_mask(self, mask: np.ndarray, **params) -> np.ndarray:
-        return self.lut[mask[:, ::-1]]
+        return cv2.LUT(cv2.flip(mask, 1), self.lut)
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ("flip_pairs", "classes")
