@@ -27,6 +27,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from seg_f1.checkpoints import load_checkpoint
 from seg_f1.io import write_atomically
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,13 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Serialise to a temporary file in the checkpoint's own folder, then rename it into place."""
+    """Serialise to a temporary file in the checkpoint's own folder, then rename it into place;
+    load through ``seg_f1.checkpoints`` (never arbitrary pickle, whatever Lightning asks)."""
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict:
+        return load_checkpoint(path, map_location=map_location)
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
         def save_synced(tmp: Path) -> None:
@@ -100,7 +107,7 @@ def resolve_ckpt_path(ckpt_path: str | None, resume: str | None, output_dir: Pat
 
 
 def checkpoint_step(path: str) -> int:
-    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["global_step"])
+    return int(load_checkpoint(path, mmap=True)["global_step"])
 
 
 class ContinuingWriter(ExperimentWriter):

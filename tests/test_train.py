@@ -41,7 +41,7 @@ def test_train_returns_best_val_f1_and_logs_every_term(compose_cfg, tmp_path):
 
 def test_checkpoint_stores_class_names_and_config(compose_cfg, tmp_path):
     train(compose_cfg())
-    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["class_names"][4] == "l_eye"
     assert checkpoint["config"]["loss"]["dice_weight"] == 0.5
     assert checkpoint["hyper_parameters"]["encoder_name"] == "resnet18"

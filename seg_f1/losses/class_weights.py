@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import pickle
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import torch
 from PIL import Image
 from rich.progress import track
 
+from seg_f1.checkpoints import load_checkpoint
 from seg_f1.io import write_atomically
 
 log = logging.getLogger(__name__)
@@ -237,11 +237,14 @@ def _load_file(path: Path, class_names: Sequence[str]) -> Any:
         )
     if not path.is_file():
         raise ValueError(f"{_KEY}: file {path} does not exist")
+    if path.suffix == ".pt":
+        try:
+            return load_checkpoint(path)
+        except ValueError as error:  # it names the file
+            raise ValueError(f"{_KEY}: {error}") from None
     try:
-        if path.suffix == ".pt":
-            return torch.load(path, weights_only=True)
         report = json.loads(path.read_text())
-    except (OSError, EOFError, pickle.UnpicklingError, RuntimeError, ValueError) as error:
+    except (OSError, ValueError) as error:
         raise ValueError(f"{_KEY}: cannot read {path}: {error}") from None
     return _weights_from_json(report, class_names, path)
 
