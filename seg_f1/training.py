@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -79,7 +80,7 @@ def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> Segmenta
         class_names=datamodule.class_names,
         ignore_index=datamodule.ignore_index,
         mask_paths=datamodule.train_mask_paths,
-        cache_dir=datamodule.data_root,
+        cache_dirs=(datamodule.data_root, Path(cfg.paths.data_dir) / "class_weights"),
     )
     loss = build_loss(
         cfg.loss,

@@ -81,7 +81,7 @@ def test_a_hostile_class_weight_cache_or_file_is_refused(tmp_path, marker):
     def resolve(spec):
         return resolve_class_weights(
             spec, class_names=["bg", "skin", "hair"], ignore_index=255,
-            mask_paths=lambda: [masks / "a.png"], cache_dir=tmp_path / "cache",
+            mask_paths=lambda: [masks / "a.png"], cache_dirs=[tmp_path / "cache"],
         )  # fmt: skip
 
     resolve("inverse")
