@@ -84,7 +84,7 @@ def recorded_run(cfg: DictConfig, output_dir: str | Path) -> Iterator[RunRecord]
     ``interrupted`` and always re-raised: the user asked the whole sweep to stop.
     """
     record = RunRecord(cfg)
-    if not _is_first_process():
+    if not is_first_process():
         yield record  # one writer per run: DDP ranks other than 0 only train
         return
     path = Path(output_dir) / RESULT_FILE
@@ -119,8 +119,10 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _is_first_process() -> bool:
-    return all(os.environ.get(name, "0") == "0" for name in ("LOCAL_RANK", "NODE_RANK"))
+def is_first_process() -> bool:
+    """Rank 0 of a DDP run, whether Lightning, torchrun or ``srun`` started the processes."""
+    ranks = ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID")
+    return all(os.environ.get(name, "0") == "0" for name in ranks)
 
 
 def _finish(record: RunRecord, path: Path, start: float, status: str, error: str | None) -> None:
