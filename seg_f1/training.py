@@ -17,6 +17,7 @@ from rich.table import Table
 from torch import Tensor
 
 from seg_f1.checkpoints import load_checkpoint
+from seg_f1.config_checks import check_train_config
 from seg_f1.data import FaceParsingDataModule
 from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
@@ -67,6 +68,7 @@ def continues_in_place(cfg: DictConfig) -> bool:
 def fit_and_test(
     cfg: DictConfig, record: RunRecord, ckpt_path: str | None, resume_from_step: int | None
 ) -> None:
+    check_train_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
