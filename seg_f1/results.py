@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -131,7 +132,12 @@ def _finish(record: RunRecord, path: Path, start: float, status: str, error: str
     record.data["wall_time_s"] = round(time.perf_counter() - start, 3)
     if record.data["best"] is not None and not math.isfinite(record.data["best"]):
         record.data["best"] = None
-    write_json_atomic(path, record.data)
+    try:
+        write_json_atomic(path, record.data)
+    except OSError as error:  # a full disk, a removed folder: the record goes to stderr instead
+        text = json.dumps(record.data, indent=2, allow_nan=True)
+        print(f"seg_f1: could not write {path} ({error}); the run's record:\n{text}",
+              file=sys.stderr)  # fmt: skip
 
 
 def _describe(error: BaseException) -> str:
