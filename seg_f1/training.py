@@ -43,19 +43,29 @@ def train(cfg: DictConfig) -> float:
     claim = claimed(output_dir, continues_in_place(cfg)) if is_first_process() else nullcontext()
     with claim:
         ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.get("resume"), output_dir)
-        start = load_checkpoint(ckpt_path, mmap=True) if ckpt_path else None
-        changes = {}
-        if start is not None and (cfg.get("resume") or cfg.get("ckpt_path") == "last"):
-            force = bool(cfg.get("resume_force"))
-            changes = check_continued_config(start.get("config"), cfg, force, ckpt_path)
+        step, changes = check_start(cfg, ckpt_path)
 
         def body(record: RunRecord) -> None:
             if changes:
                 record.data["resume_changes"] = changes
-            step = int(start["global_step"]) if start is not None else None
             fit_and_test(cfg, record, ckpt_path, step)
 
         return run_objective(cfg, body, output_dir)
+
+
+def check_start(cfg: DictConfig, ckpt_path: str | None) -> tuple[int | None, dict]:
+    """The step the checkpoint was saved at, and what a continued run changes (refused unless
+    ``resume_force``); the checkpoint is memory-mapped, so its weights are not read here."""
+    if not ckpt_path:
+        return None, {}
+    start = load_checkpoint(ckpt_path, mmap=True)
+    if not isinstance(start, dict) or "global_step" not in start:
+        raise ValueError(f"{ckpt_path}: not a training checkpoint (it has no global_step)")
+    changes = {}
+    if cfg.get("resume") or cfg.get("ckpt_path") == "last":
+        force = bool(cfg.get("resume_force"))
+        changes = check_continued_config(start.get("config"), cfg, force, ckpt_path)
+    return int(start["global_step"]), changes
 
 
 def continues_in_place(cfg: DictConfig) -> bool:
