@@ -3,6 +3,7 @@ a file it cannot read."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 
 from seg_f1 import evaluate, export, predict
 from seg_f1.losses.class_weights import resolve_class_weights
+from seg_f1.module import SegmentationModule
 
 
 class CreatesFile:
@@ -56,7 +58,7 @@ def test_train_with_resume_refuses_a_hostile_checkpoint(compose_cfg, tmp_path, m
     assert not marker.exists()
 
 
-def test_evaluate_predict_and_export_refuse_a_hostile_checkpoint(tmp_path, marker):
+def test_evaluate_predict_export_and_from_checkpoint_refuse_a_hostile_checkpoint(tmp_path, marker):
     evil = write_hostile(tmp_path / "evil.ckpt", marker)
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
@@ -70,6 +72,8 @@ def test_evaluate_predict_and_export_refuse_a_hostile_checkpoint(tmp_path, marke
     for tool, keys in configs.items():
         with pytest.raises(ValueError, match=r"evil\.ckpt: refused"):
             tool.run(OmegaConf.create(keys))
+    with pytest.raises(pickle.UnpicklingError, match="Unsupported global"):
+        SegmentationModule.from_checkpoint(evil)
     assert not marker.exists()
 
 
