@@ -1,32 +1,13 @@
-"""Checkpoints loaded for inference without arbitrary pickle, and the model's input recipe.
-
-``torch.load(weights_only=True)`` only rebuilds tensors and plain containers (seg_f1 stores its
-RNG states without numpy objects for this); a file that needs any other class is refused.
-"""
+"""Checkpoints loaded for inference (never through arbitrary pickle), and the model's input
+recipe."""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
+from seg_f1.checkpoints import load_checkpoint
 from seg_f1.module import SegmentationModule
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path: no such file {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{path}: refused, it needs arbitrary pickle to load, which could run any code "
-            f"(weights_only=True found: {str(error).splitlines()[0][:300]}). Only load "
-            "checkpoints written by seg_f1 training, or re-save the weights as a state_dict."
-        ) from error
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""Atomic file writes: every result, report and cache file goes through one helper."""
+"""Atomic file writes (every result, report and cache file goes through one helper), and the
+fingerprint that tells a cache its source files changed."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -25,3 +28,9 @@ def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fingerprint(files: dict[str, os.stat_result]) -> str:
+    """A digest of each file's name, size and mtime: it changes when any file is rewritten."""
+    rows = sorted((name, st.st_size, st.st_mtime_ns) for name, st in files.items())
+    return hashlib.sha1(json.dumps(rows).encode()).hexdigest()

@@ -169,7 +169,7 @@ class SegmentationModule(L.LightningModule):
         Never compiled: compiling is a training-speed choice that export and predict do not want.
         """
         return cls.load_from_checkpoint(
-            path, map_location=map_location, encoder_weights=None, compile=False
+            path, map_location=map_location, weights_only=True, encoder_weights=None, compile=False
         )
 
     def logged_metric_names(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 ``python -m seg_f1.predict ckpt_path=<ckpt> input=<image|folder> output=<folder> [overlay=true]``
 writes ``<name>_mask.png`` (class indices) and ``<name>_overlay.png`` per image, keeping the
-input folder's sub-folders. Unreadable files are skipped with a warning that names them.
+input folder's sub-folders. Unreadable files are skipped with a warning that names them. A
+non-empty output folder is refused unless ``overwrite=true``; one inside the input is not read.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from omegaconf import DictConfig
 from PIL import Image
 from rich.progress import track
 
-from seg_f1.data.folder import IMAGE_SUFFIXES
+from seg_f1.data.folder import IMAGE_SUFFIXES, keyed
 from seg_f1.data.images import read_image
 from seg_f1.evaluate import to_tensor
 from seg_f1.inference import InputRecipe, load_model
@@ -29,14 +30,32 @@ from seg_f1.palette import overlay
 log = logging.getLogger(__name__)
 
 
-def input_files(path: Path) -> tuple[list[Path], Path]:
-    """The images to parse and the folder their output names are relative to."""
+def input_files(path: Path, output: Path) -> tuple[list[Path], Path]:
+    """The images to parse (none from inside ``output``: never our own masks) and the folder
+    their output names are relative to. Two photos that would write one mask are refused."""
     if path.is_file():
         return [path], path.parent
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        return files, path
-    raise FileNotFoundError(f"input: no such file or folder {path}")
+    if not path.is_dir():
+        raise FileNotFoundError(f"input: no such file or folder {path}")
+    skipped = output.resolve()
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.resolve().is_relative_to(skipped)
+    )
+    keyed(files, lambda p: str(p.relative_to(path).with_suffix("")))  # raises on a clash
+    return files, path
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Masks already in ``output`` are the user's: replaced only when asked."""
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"output={output} is a file; give a folder for the masks")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"output={output} is not empty; choose a new folder, or pass overwrite=true to "
+            "replace the masks in it"
+        )
 
 
 @torch.no_grad()
@@ -84,9 +103,10 @@ def run(cfg: DictConfig) -> list[Path]:
     """Parse every readable image; returns the mask files written."""
     if cfg.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {cfg.batch_size}")
-    model, recipe = load_model(cfg.ckpt_path)
-    files, base = input_files(Path(cfg.input).expanduser())
     output = Path(cfg.output).expanduser()
+    files, base = input_files(Path(cfg.input).expanduser(), output)
+    check_output(output, cfg.overwrite)
+    model, recipe = load_model(cfg.ckpt_path)
     written = []
     steps = batches(readable(files), cfg.batch_size)
     total = -(-len(files) // cfg.batch_size)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -94,7 +95,7 @@ def recorded_run(cfg: DictConfig, output_dir: str | Path) -> Iterator[RunRecord]
     ``interrupted`` and always re-raised: the user asked the whole sweep to stop.
     """
     record = RunRecord(cfg)
-    if not _is_first_process():
+    if not is_first_process():
         yield record  # one writer per run: DDP ranks other than 0 only train
         return
     path = Path(output_dir) / RESULT_FILE
@@ -142,8 +143,10 @@ def mark_interrupted(job_dir: Path, reason: str) -> None:
         write_json_atomic(path, {**data, "status": "interrupted", "error": reason})
 
 
-def _is_first_process() -> bool:
-    return all(os.environ.get(name, "0") == "0" for name in ("LOCAL_RANK", "NODE_RANK"))
+def is_first_process() -> bool:
+    """Rank 0 of a DDP run, whether Lightning, torchrun or ``srun`` started the processes."""
+    ranks = ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID")
+    return all(os.environ.get(name, "0") == "0" for name in ranks)
 
 
 def _finish(record: RunRecord, path: Path, start: float, status: str, error: str | None) -> None:
@@ -152,7 +155,12 @@ def _finish(record: RunRecord, path: Path, start: float, status: str, error: str
     record.data["wall_time_s"] = round(time.perf_counter() - start, 3)
     if record.data["best"] is not None and not math.isfinite(record.data["best"]):
         record.data["best"] = None
-    write_json_atomic(path, record.data)
+    try:
+        write_json_atomic(path, record.data)
+    except OSError as error:  # a full disk, a removed folder: the record goes to stderr instead
+        text = json.dumps(record.data, indent=2, allow_nan=True)
+        print(f"seg_f1: could not write {path} ({error}); the run's record:\n{text}",
+              file=sys.stderr)  # fmt: skip
 
 
 def _describe(error: BaseException) -> str:

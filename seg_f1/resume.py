@@ -27,6 +27,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from seg_f1.checkpoints import load_checkpoint
 from seg_f1.io import write_atomically
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,13 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Serialise to a temporary file in the checkpoint's own folder, then rename it into place."""
+    """Serialise to a temporary file in the checkpoint's own folder, then rename it into place;
+    load through ``seg_f1.checkpoints`` (never arbitrary pickle, whatever Lightning asks)."""
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict:
+        return load_checkpoint(path, map_location=map_location)
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
         def save_synced(tmp: Path) -> None:
@@ -99,20 +106,17 @@ def resolve_ckpt_path(ckpt_path: str | None, resume: str | None, output_dir: Pat
     return ckpt_path
 
 
-def checkpoint_step(path: str) -> int:
-    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["global_step"])
-
-
 class ContinuingWriter(ExperimentWriter):
     """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued.
 
     Rows at ``step >= keep_before_step`` are dropped first: a resumed run logs them again. A file
-    that is not continued (a fresh run in a used directory) is kept as ``metrics.previous.csv``.
+    that is not continued (``ckpt_path=last`` before any checkpoint) is kept as
+    ``metrics.previous.csv``, or ``metrics.previous-2.csv`` ... beside earlier ones.
     """
 
     def __init__(self, log_dir: str, keep_before_step: int | None) -> None:
         path = Path(log_dir) / self.NAME_METRICS_FILE
-        aside = path.with_name("metrics.previous.csv")
+        aside = _unused(path.with_name("metrics.previous.csv"))
         if path.is_file():
             os.replace(path, aside)
         super().__init__(log_dir)
@@ -136,6 +140,15 @@ class ContinuingWriter(ExperimentWriter):
         self.metrics_keys = header
         log.info("continuing %s: kept %d rows before step %d", self.metrics_file_path, len(rows),
                  keep_before_step)  # fmt: skip
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or the first of ``<stem>-2<suffix>``, ``<stem>-3<suffix>`` ... not taken."""
+    number = 1
+    while path.exists():
+        number += 1
+        path = path.with_name(f"{path.stem.rsplit('-', 1)[0]}-{number}{path.suffix}")
+    return path
 
 
 class ResumableCSVLogger(CSVLogger):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -14,18 +16,17 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
+from seg_f1.checkpoints import load_checkpoint
+from seg_f1.config_checks import check_train_config
 from seg_f1.data import FaceParsingDataModule
 from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.metrics import f1_from_confusion
 from seg_f1.module import SegmentationModule
-from seg_f1.results import RunRecord, run_objective
-from seg_f1.resume import (
-    AtomicCheckpointIO,
-    ResumableCSVLogger,
-    checkpoint_step,
-    resolve_ckpt_path,
-)
+from seg_f1.results import RunRecord, is_first_process, run_objective
+from seg_f1.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
+from seg_f1.resume_config import check_continued_config
+from seg_f1.run_dir import claimed
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,56 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> float:
     """Fit, test the best checkpoint, and return the best ``optimized_metric`` (for sweepers).
 
-    The run is recorded in ``<output_dir>/result.json``; in a multirun a failed run returns NaN
-    instead of raising, so the sweep goes on (``seg_f1.results``).
+    The run directory is claimed first (``seg_f1.run_dir``) and a continued run's config
+    checked, so neither can touch an earlier run's files. The run is recorded in
+    ``<output_dir>/result.json``; in a multirun a failed run returns NaN instead of raising, so
+    the sweep goes on (``seg_f1.results``).
     """
-    return run_objective(cfg, lambda record: fit_and_test(cfg, record), cfg.paths.output_dir)
+    output_dir = cfg.paths.output_dir
+    claim = claimed(output_dir, continues_in_place(cfg)) if is_first_process() else nullcontext()
+    with claim:
+        ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.get("resume"), output_dir)
+        step, changes = check_start(cfg, ckpt_path)
+
+        def body(record: RunRecord) -> None:
+            if changes:
+                record.data["resume_changes"] = changes
+            fit_and_test(cfg, record, ckpt_path, step)
+
+        return run_objective(cfg, body, output_dir)
 
 
-def fit_and_test(cfg: DictConfig, record: RunRecord) -> None:
+def check_start(cfg: DictConfig, ckpt_path: str | None) -> tuple[int | None, dict]:
+    """The step the checkpoint was saved at, and what a continued run changes (refused unless
+    ``resume_force``); the checkpoint is memory-mapped, so its weights are not read here."""
+    if not ckpt_path:
+        return None, {}
+    start = load_checkpoint(ckpt_path, mmap=True)
+    if not isinstance(start, dict) or "global_step" not in start:
+        raise ValueError(f"{ckpt_path}: not a training checkpoint (it has no global_step)")
+    changes = {}
+    if cfg.get("resume") or cfg.get("ckpt_path") == "last":
+        force = bool(cfg.get("resume_force"))
+        changes = check_continued_config(start.get("config"), cfg, force, ckpt_path)
+    return int(start["global_step"]), changes
+
+
+def continues_in_place(cfg: DictConfig) -> bool:
+    """``resume=<this run's directory>`` or ``ckpt_path=last``: the run goes on where it is."""
+    if cfg.get("resume"):
+        return Path(cfg.resume).resolve() == Path(cfg.paths.output_dir).resolve()
+    return cfg.get("ckpt_path") == "last"
+
+
+def fit_and_test(
+    cfg: DictConfig, record: RunRecord, ckpt_path: str | None, resume_from_step: int | None
+) -> None:
+    check_train_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.get("resume"), cfg.paths.output_dir)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
     check_optimized_metric(cfg.optimized_metric, module)
-    trainer = build_trainer(cfg, resume_from_step=checkpoint_step(ckpt_path) if ckpt_path else None)
+    trainer = build_trainer(cfg, resume_from_step=resume_from_step)
 
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
@@ -79,7 +117,7 @@ def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> Segmenta
         class_names=datamodule.class_names,
         ignore_index=datamodule.ignore_index,
         mask_paths=datamodule.train_mask_paths,
-        cache_dir=datamodule.data_root,
+        cache_dirs=(datamodule.data_root, Path(cfg.paths.data_dir) / "class_weights"),
     )
     loss = build_loss(
         cfg.loss,

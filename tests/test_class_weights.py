@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -123,58 +127,119 @@ def test_save_writes_tensor_and_readable_json(counts, tmp_path):
     ]
 
 
-def resolve(spec, mask_paths, cache_dir):
+def resolve(spec, mask_paths, cache_dir, names=NAMES, ignore_index=IGNORE):
     return resolve_class_weights(
-        spec, class_names=NAMES, ignore_index=IGNORE, mask_paths=mask_paths, cache_dir=cache_dir
-    )
+        spec, class_names=names, ignore_index=ignore_index, mask_paths=lambda: mask_paths,
+        cache_dirs=[cache_dir],
+    )  # fmt: skip
 
 
 def test_resolve_null_and_list(tmp_path):
-    assert resolve(None, list, tmp_path) is None
-    assert resolve([1, 2, 3], list, tmp_path).tolist() == [1.0, 2.0, 3.0]
+    assert resolve(None, [], tmp_path) is None
+    assert resolve([1, 2, 3], [], tmp_path).tolist() == [1.0, 2.0, 3.0]
 
 
 def test_resolve_method_computes_once_then_reads_the_cache(mask_paths, tmp_path):
-    listed = []
-
-    def training_masks():
-        listed.append(True)
-        return mask_paths
-
-    first = resolve("median_freq", training_masks, tmp_path / "cache")
-    second = resolve("median_freq", training_masks, tmp_path / "cache")
-    assert len(listed) == 1
-    assert (tmp_path / "cache" / "class_weights_median_freq.pt").is_file()
+    first = resolve("median_freq", mask_paths, tmp_path / "cache")
     assert first.tolist() == pytest.approx([77 / 97, 60 / 97, 154 / 97])
-    assert torch.equal(first, second)
+    (cached,) = (tmp_path / "cache").glob("class_weights_median_freq-*.pt")
+    torch.save(torch.tensor([1.0, 2.0, 3.0]), cached)  # what is read back comes from the cache
+    assert resolve("median_freq", mask_paths, tmp_path / "cache").tolist() == [1.0, 2.0, 3.0]
+
+
+def test_relabelled_masks_are_not_served_stale_weights(mask_paths, tmp_path):
+    assert resolve("inverse", mask_paths, tmp_path / "cache").tolist() == pytest.approx(
+        [7 / 9, 2 / 3, 14 / 9]
+    )
+    swapped = [[[{1: 2, 2: 1}.get(v, v) for v in row] for row in mask] for mask in MASKS]
+    write_masks(tmp_path, swapped)  # skin and eye trade labels: 6, 3, 7 pixels
+    assert resolve("inverse", mask_paths, tmp_path / "cache").tolist() == pytest.approx(
+        [7 / 9, 14 / 9, 2 / 3]
+    )
+
+
+def test_the_cache_is_keyed_by_class_list_and_ignore_index(tmp_path):
+    paths = write_masks(tmp_path, [[[0, 0, 1], [1, 2, 2]]])  # two pixels of each class
+    cache = tmp_path / "cache"
+    assert resolve("inverse", paths, cache).tolist() == pytest.approx([1, 1, 1])
+    with pytest.warns(UserWarning, match=r"class 0 \(background\) has no pixels"):
+        assert resolve("inverse", paths, cache, ignore_index=0).tolist() == [0, 1, 1]
+    resolve("inverse", paths, cache, names=["background", "eye", "skin"])
+    assert len(list(cache.glob("class_weights_inverse-*.pt"))) == 3
+
+
+@pytest.fixture
+def unwritable():
+    """A context in which folders of mode 0o555 cannot be written, even when tests run as root
+    (the effective user becomes nobody for the block)."""
+
+    @contextmanager
+    def block():
+        if os.geteuid() != 0:
+            yield
+            return
+        os.seteuid(65534)
+        try:
+            yield
+        finally:
+            os.seteuid(0)
+
+    return block
+
+
+def test_a_read_only_data_root_falls_back_then_computes_in_memory(unwritable):
+    base = Path(tempfile.mkdtemp())  # not under pytest's 0o700 folders: nobody must read it
+    try:
+        os.chmod(base, 0o755)
+        data_root, fallback = base / "data", base / "cache"
+        data_root.mkdir()
+        fallback.mkdir()
+        fallback.chmod(0o777)
+        paths = write_masks(data_root, MASKS)
+        data_root.chmod(0o555)
+
+        def weights(*cache_dirs):
+            return resolve_class_weights(
+                "inverse", class_names=NAMES, ignore_index=IGNORE, mask_paths=lambda: paths,
+                cache_dirs=cache_dirs,
+            ).tolist()  # fmt: skip
+
+        with unwritable():
+            assert weights(data_root) == pytest.approx([7 / 9, 2 / 3, 14 / 9])  # in memory
+            assert weights(data_root, fallback) == pytest.approx([7 / 9, 2 / 3, 14 / 9])
+        assert list(data_root.glob("class_weights*")) == []
+        assert len(list(fallback.glob("class_weights_inverse-*.pt"))) == 1
+    finally:
+        data_root.chmod(0o755)
+        shutil.rmtree(base)
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".json"])
 def test_resolve_saved_files(counts, tmp_path, suffix):
     weights = compute_class_weights(counts, "inverse")
     save_class_weights(weights, counts, NAMES, "inverse", tmp_path)
-    resolved = resolve(str(tmp_path / f"class_weights{suffix}"), list, tmp_path)
+    resolved = resolve(str(tmp_path / f"class_weights{suffix}"), [], tmp_path)
     assert resolved.tolist() == pytest.approx([7 / 9, 2 / 3, 14 / 9])
 
 
 def test_resolve_errors_name_the_key_and_file(tmp_path):
     with pytest.raises(ValueError, match="loss.class_weights has 2 entries but the data has 3"):
-        resolve([1.0, 2.0], list, tmp_path)
+        resolve([1.0, 2.0], [], tmp_path)
     with pytest.raises(ValueError, match=r"loss.class_weights: file .*missing.pt does not exist"):
-        resolve(str(tmp_path / "missing.pt"), list, tmp_path)
+        resolve(str(tmp_path / "missing.pt"), [], tmp_path)
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a tensor")
-    with pytest.raises(ValueError, match=r"loss.class_weights: cannot read .*broken.pt"):
-        resolve(str(broken), list, tmp_path)
+    with pytest.raises(ValueError, match=r"loss.class_weights: .*broken.pt: cannot read"):
+        resolve(str(broken), [], tmp_path)
     short = tmp_path / "short.pt"
     torch.save(torch.ones(5), short)
     with pytest.raises(ValueError, match=r"loss.class_weights \(.*short.pt\) has 5 entries"):
-        resolve(str(short), list, tmp_path)
+        resolve(str(short), [], tmp_path)
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"classes": {"bg": {"weight": 1.0}}}))
     with pytest.raises(ValueError, match=r"other.json lists classes \['bg'\] but the data has"):
-        resolve(str(other), list, tmp_path)
+        resolve(str(other), [], tmp_path)
     with pytest.raises(ValueError, match="neither a method"):
-        resolve("median", list, tmp_path)
+        resolve("median", [], tmp_path)
     with pytest.raises(ValueError, match="must be finite and >= 0"):
-        resolve([1.0, -1.0, 1.0], list, tmp_path)
+        resolve([1.0, -1.0, 1.0], [], tmp_path)

@@ -216,7 +216,7 @@ def test_helen_trains_with_strong_augmentation(compose_cfg, tmp_path):
         tiny=False,
     )  # fmt: skip
     assert 0.0 <= train(cfg) <= 1.0
-    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["class_names"][8] == "inner_mouth" and len(checkpoint["class_names"]) == 11
 
 

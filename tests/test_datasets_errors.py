@@ -198,3 +198,64 @@ def test_dataset_stats_cli_prints_and_writes_json(tmp_path):
     report = json.loads(out.read_text())
     assert report["splits"]["val"]["classes"]["skin"]["pixels"] == 2 * 64
     assert "train: 2 images, 0 rejected" in result.stdout and "wrote" in result.stdout
+
+
+def save_pair(root, split, stem, image_size, mask, suffix=".jpg"):
+    """``image_size`` is (width, height), as Pillow writes it."""
+    width, height = image_size
+    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(
+        root / split / "images" / f"{stem}{suffix}"
+    )
+    Image.fromarray(mask).save(root / split / "masks" / f"{stem}.png")
+
+
+@pytest.mark.parametrize("validate", ["sample", "full"])
+def test_a_mask_of_another_size_than_its_image_is_refused_naming_both(tmp_path, validate):
+    write_folder(tmp_path)
+    save_pair(tmp_path, "train", "a", (8, 8), np.ones((6, 6), np.uint8))
+    message = setup_error(tmp_path, validate=validate)
+    assert "train/masks/a.png: mask is 6x6 but its image" in message
+    assert "train/images/a.jpg is 8x8" in message and "data.mask_size=any" in message
+
+
+def test_a_mismatched_mask_is_refused_at_read_time_with_validation_off(tmp_path):
+    write_folder(tmp_path)
+    save_pair(tmp_path, "train", "b", (8, 8), np.ones((8, 4), np.uint8))  # 4 wide, 8 high
+    module = datamodule(tmp_path, validate="off")
+    module.setup("fit")
+    with pytest.raises(ValueError, match=r"train/masks/b\.png: mask is 4x8 but its image"):
+        [module.datasets["train"][i] for i in range(2)]
+
+
+def test_same_aspect_at_an_integer_factor_is_allowed_and_other_pairs_by_opt_in(tmp_path):
+    write_folder(tmp_path)
+    save_pair(tmp_path, "train", "a", (16, 12), np.ones((6, 8), np.uint8))  # CelebAMask-HQ-like
+    module = datamodule(tmp_path, validate="full")
+    module.setup("fit")
+    assert module.datasets["train"][0]["mask"].shape == (8, 8)
+    save_pair(tmp_path, "train", "b", (16, 12), np.ones((7, 9), np.uint8))
+    assert "mask is 9x7 but its image" in setup_error(tmp_path, validate="full")
+    module = datamodule(tmp_path, validate="full", mask_size="any")
+    module.setup("fit")
+    assert module.datasets["train"][1]["mask"].shape == (8, 8)
+
+
+def test_a_16_bit_mask_value_above_255_is_refused_before_any_cast(tmp_path):
+    write_folder(tmp_path)
+    mask = np.ones((8, 8), np.uint16)
+    mask[2, 3] = 257  # cast to 8 bits it would train as class 1
+    Image.fromarray(mask).save(tmp_path / "train" / "masks" / "b.png")
+    assert Image.open(tmp_path / "train" / "masks" / "b.png").mode == "I;16"
+    message = setup_error(tmp_path, validate="full")
+    assert "train/masks/b.png: mask value 257 does not fit in 8 bits" in message
+    module = datamodule(tmp_path, validate="off")
+    module.setup("fit")
+    with pytest.raises(ValueError, match=r"b\.png: mask value 257 does not fit in 8 bits"):
+        module.datasets["train"][1]
+
+
+def test_an_image_and_another_of_the_same_name_are_refused_naming_both(tmp_path):
+    write_folder(tmp_path)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "val" / "images" / "a.png")
+    message = setup_error(tmp_path)
+    assert re.search(r"val/images/a\.jpg and .*val/images/a\.png", message), message

@@ -380,7 +380,7 @@ def test_build_loss_accepts_per_class_focal_alpha():
         ("focal_dice", ["focal.gamma=-0.5"], "loss.focal.gamma must be >= 0, got -0.5"),
         ("tversky", ["tversky.beta=-0.1"], "loss.tversky.beta must be >= 0"),
         ("dice", ["dice.eps=0"], "loss.dice.eps must be > 0"),
-        ("ce", ["ce.label_smoothing=2"], r"loss.ce.label_smoothing must be in \[0, 1\]"),
+        ("ce", ["ce.label_smoothing=2"], r"loss.ce: label_smoothing must be in \[0, 1\), got 2"),
         ("lovasz", ["lovasz.classes=[9]"], "loss.lovasz.classes must be 'present', 'all'"),
         ("ce", ["ce.gama=2"], "loss.ce.gama is not an argument of CELoss"),
         ("ce", ["ce.ignore_index=0"], "loss.ce.ignore_index is set from the data"),

@@ -16,7 +16,7 @@ from seg_f1.inference import load_checkpoint
 
 def predict_cfg(ckpt, source, output, **extra):
     keys = {"ckpt_path": str(ckpt), "input": str(source), "output": str(output), "overlay": True,
-            "batch_size": 2, "progress": False, **extra}  # fmt: skip
+            "batch_size": 2, "progress": False, "overwrite": False, **extra}  # fmt: skip
     return OmegaConf.create(keys)
 
 
@@ -44,6 +44,36 @@ def test_predict_names_a_missing_input(tmp_path):
     ckpt = write_checkpoint(tmp_path / "model.ckpt")
     with pytest.raises(FileNotFoundError, match="nowhere.png"):
         predict.run(predict_cfg(ckpt, tmp_path / "nowhere.png", tmp_path / "out"))
+
+
+def test_predict_refuses_two_photos_that_would_write_one_mask(tmp_path):
+    ckpt = write_checkpoint(tmp_path / "model.ckpt")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for suffix in (".jpg", ".png"):
+        Image.fromarray(data.astronaut()[:40, :40]).save(photos / f"same{suffix}")
+    with pytest.raises(ValueError, match=r"photos/same\.jpg and .*photos/same\.png"):
+        predict.run(predict_cfg(ckpt, photos, tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_predict_keeps_existing_output_unless_overwrite_and_never_reads_its_own(tmp_path):
+    ckpt = write_checkpoint(tmp_path / "model.ckpt")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(data.astronaut()[:40, :48]).save(photos / name)
+    output = photos / "masks"  # inside the input folder
+    assert len(predict.run(predict_cfg(ckpt, photos, output))) == 2
+    first = (output / "a_mask.png").read_bytes()
+    with pytest.raises(FileExistsError, match=r"photos/masks is not empty.*overwrite=true"):
+        predict.run(predict_cfg(ckpt, photos, output))
+    assert (output / "a_mask.png").read_bytes() == first
+    written = predict.run(predict_cfg(ckpt, photos, output, overwrite=True))
+    assert sorted(p.name for p in written) == ["a_mask.png", "b_mask.png"]
+    assert sorted(p.name for p in output.iterdir()) == [
+        "a_mask.png", "a_overlay.png", "b_mask.png", "b_overlay.png"
+    ]  # fmt: skip
 
 
 def test_onnx_export_agrees_with_torch_for_any_batch(tmp_path, capsys):

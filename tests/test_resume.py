@@ -33,7 +33,7 @@ def last_epoch(run_dir: Path) -> int:
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         return -1
-    return int(torch.load(last, map_location="cpu", weights_only=False)["epoch"])
+    return int(torch.load(last, map_location="cpu", weights_only=True)["epoch"])
 
 
 def start_and_wait(cmd: list[str], run_dir: Path, epoch: int) -> subprocess.Popen:
@@ -57,7 +57,7 @@ def val_rows(run_dir: Path) -> list[dict[str, str]]:
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     path = run_dir / "checkpoints" / "last.ckpt"
-    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
 @pytest.mark.slow
@@ -92,12 +92,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, data_dir):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
 def test_signal_during_training_leaves_a_loadable_last_ckpt(tmp_path, data_dir, signum):
     process = start_and_wait(command(tmp_path, data_dir, "trainer.max_epochs=100"), tmp_path, 0)
-    step_before = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    step_before = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     time.sleep(0.5)  # somewhere inside the next epoch
     process.send_signal(signum)
     assert process.wait(timeout=120) == 1
     assert "stopped by a signal" in process.stderr.read()
-    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] > step_before["global_step"]
     assert checkpoint["epoch"] < 99
     assert "state_dict" in checkpoint and "rng_states" in checkpoint

@@ -118,7 +118,7 @@ def test_ddp_cpu_f1_equals_one_process_and_rank0_writes_once(compose_cfg, tmp_pa
     cfg = compose_cfg(*same_data)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule)
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     module.load_state_dict(checkpoint["state_dict"])
     single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
     single.validate(module, datamodule=datamodule, verbose=False)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, run_env
 from PIL import Image
 
 from seg_f1.data.synthetic import CLASSES, FLIP_PAIRS, LABEL, SyntheticFaces, make_sample
@@ -86,3 +92,33 @@ def test_flip_swaps_left_and_right_labels():
 def test_flip_pair_naming_no_class_is_rejected():
     with pytest.raises(ValueError, match="'l_eyes'"):
         PairedHorizontalFlip([("l_eyes", "r_eye")], CLASSES)
+
+
+GENERATE = "from seg_f1.data.synthetic import SyntheticFaces; SyntheticFaces(root={root!r}, image_size=32, num_train=100000, num_val=1, num_test=1, seed={seed}).prepare()"  # noqa: E501
+
+
+def start_generator(root, seed: int) -> tuple[subprocess.Popen, Path]:
+    """A generator busy writing its staging folder, and that folder."""
+    before = set(root.glob(".synthetic-*"))
+    process = subprocess.Popen([sys.executable, "-c", GENERATE.format(root=str(root), seed=seed)],
+                               cwd=ROOT, env=run_env())  # fmt: skip
+    deadline = time.time() + 60
+    while not set(root.glob(".synthetic-*")) - before:
+        assert process.poll() is None and time.time() < deadline, "no staging folder appeared"
+        time.sleep(0.05)
+    (staging,) = set(root.glob(".synthetic-*")) - before
+    return process, staging
+
+
+def test_a_killed_generators_staging_folder_is_cleaned_and_a_live_ones_kept(tmp_path):
+    killed, stale = start_generator(tmp_path, seed=1)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    live, busy = start_generator(tmp_path, seed=2)
+    try:
+        SyntheticFaces(str(tmp_path), image_size=32, num_train=2, num_val=1, num_test=1).prepare()
+        assert not stale.exists()
+        assert busy.is_dir() and live.poll() is None
+    finally:
+        live.send_signal(signal.SIGKILL)
+        live.wait()

@@ -24,7 +24,7 @@ from rich.progress import track
 from seg_f1.data.folder import SPLITS, Sample, check_root, image_files, keyed, pair_by_key
 from seg_f1.data.splits import check_fractions, seeded_split
 from seg_f1.data.synthetic import CLASSES  # the synthetic set is drawn in this same order
-from seg_f1.io import write_atomically
+from seg_f1.io import fingerprint, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,6 @@ def scan_parts(parts_dir: Path) -> dict[str, dict[str, os.stat_result]]:
 
 def part_path(parts_dir: Path, face: str, part: str) -> Path:
     return parts_dir / str(int(face) // 2000) / f"{int(face):05d}_{part}.png"
-
-
-def fingerprint(parts: dict[str, os.stat_result]) -> str:
-    rows = sorted((name, st.st_size, st.st_mtime_ns) for name, st in parts.items())
-    return hashlib.sha1(json.dumps(rows).encode()).hexdigest()
 
 
 def read_official_split(root: Path) -> dict[str, str] | None:

@@ -28,7 +28,8 @@ class FaceParsingDataModule(L.LightningDataModule):
 
     ``root`` is the dataset folder a user passes as ``data.root`` (sources interpolate it); it is
     checked here so a typo fails first. ``validate`` (full|sample|off) checks each split's files
-    at setup, and ``on_bad_sample`` (raise|skip) says what a bad file does.
+    at setup, and ``on_bad_sample`` (raise|skip) says what a bad file does. ``mask_size``
+    (scaled|any) says which masks may differ in size from their image (``check_mask_size``).
 
     Batches hold uint8 images; ``mean``/``std`` (0..1 scale) are handed to the model, which
     normalises on its device and stores them in its checkpoint. ``num_workers``, ``pin_memory``,
@@ -54,15 +55,16 @@ class FaceParsingDataModule(L.LightningDataModule):
         root: str | None = None,
         validate: str = "sample",
         on_bad_sample: str = "raise",
+        mask_size: str = "scaled",
     ) -> None:
         super().__init__()
         if len(classes) < 2:
             raise ValueError(f"data.classes must name at least 2 classes, got {list(classes)}")
         swap_lut(flip_pairs, list(classes))  # fail now on a flip pair that names no class
-        check_options(validate, on_bad_sample)
+        check_options(validate, on_bad_sample, mask_size)
         if root is not None:
             check_root(root)
-        self.validate, self.on_bad_sample = validate, on_bad_sample
+        self.validate, self.on_bad_sample, self.mask_size = validate, on_bad_sample, mask_size
         self.source = source
         self.class_names = list(classes)
         self.flip_pairs = [list(pair) for pair in flip_pairs]
@@ -99,6 +101,7 @@ class FaceParsingDataModule(L.LightningDataModule):
                 self.datasets[split] = FaceParsingDataset(
                     self.checked_samples(split), self.image_size, augment,
                     num_classes=self.num_classes, ignore_index=self.ignore_index,
+                    mask_size=self.mask_size,
                 )  # fmt: skip
                 log.info(
                     "%s split: %d images from %s", split, len(self.datasets[split]), self.data_root
@@ -109,7 +112,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         if split not in self._checked:
             self._checked[split] = validate_split(
                 self.source.samples(split), split, self.num_classes, self.ignore_index,
-                self.validate, self.on_bad_sample,
+                self.validate, self.on_bad_sample, self.mask_size,
             )  # fmt: skip
         return self._checked[split]
 

@@ -11,7 +11,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from seg_f1.data.folder import Sample
-from seg_f1.data.images import read_image
+from seg_f1.data.images import read_photo
 
 INDEX_MASK_MODES = ("L", "P", "I", "I;16")
 
@@ -32,12 +32,52 @@ def open_mask(path) -> Image.Image:
 
 
 def read_mask(path) -> np.ndarray:
-    """An index mask: one channel, one class index per pixel."""
+    """An index mask: one channel, one class index per pixel, as uint8."""
     with open_mask(path) as mask:
         try:
-            return np.asarray(mask).astype(np.uint8)
+            values = np.asarray(mask)
         except (OSError, ValueError, SyntaxError) as error:
             raise ValueError(f"{path}: cannot read mask ({error})") from error
+    if values.dtype != np.uint8 and values.size:
+        _check_fits_8_bits(values, path)
+    return values.astype(np.uint8)
+
+
+def _check_fits_8_bits(values: np.ndarray, path) -> None:
+    """A 16- or 32-bit mask cast to uint8 would wrap: 273 would train as class 17."""
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > 255:
+        bad = high if high > 255 else low
+        raise ValueError(
+            f"{path}: mask value {bad} does not fit in 8 bits ({values.dtype} mask); class "
+            "indices and ignore_index must be 0..255"
+        )
+
+
+MASK_SIZES = ("scaled", "any")
+
+
+def check_mask_size(
+    image_hw: tuple[int, int], mask_hw: tuple[int, int], sample, mask_size: str = "scaled"
+) -> None:
+    """A mask of another shape than its image was drawn for another picture, or cropped, and
+    would train misaligned. ``scaled`` accepts the same aspect at an integer factor (CelebAMask-HQ
+    pairs 1024² photos with 512² masks); ``any`` resizes whatever comes."""
+    if mask_size == "any" or _scaled_copy(tuple(image_hw), tuple(mask_hw)):
+        return
+    (height, width), (mask_height, mask_width) = image_hw, mask_hw
+    raise ValueError(
+        f"{sample.mask}: mask is {mask_width}x{mask_height} but its image {sample.image} is "
+        f"{width}x{height}; a mask must have its image's size or the same aspect at an integer "
+        "factor (set data.mask_size=any to resize every mask anyway)"
+    )
+
+
+def _scaled_copy(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    big, small = (a, b) if a[0] >= b[0] else (b, a)
+    if big[0] % small[0] or big[1] % small[1]:
+        return False
+    return big[0] // small[0] == big[1] // small[1]
 
 
 def check_mask_values(mask: np.ndarray, num_classes: int, ignore_index: int, path) -> None:
@@ -66,10 +106,11 @@ class FaceParsingDataset(Dataset):
     Images stay uint8, a quarter of float32's bytes through worker queues and pinned memory, and
     masks an eighth of int64's; the model normalises the images and widens the masks on its
     device (``SegmentationModule.on_after_batch_transfer``). A JPEG much larger
-    than ``image_size`` is decoded at reduced scale (``read_image``).
+    than ``image_size`` is decoded at reduced scale (``read_photo``).
 
     With ``num_classes`` set, every mask read is checked, so a bad value stops training with the
-    file's name even when setup-time validation was off or only sampled.
+    file's name even when setup-time validation was off or only sampled; so is its size against
+    its image's (``mask_size``, see ``check_mask_size``).
     """
 
     def __init__(
@@ -79,8 +120,10 @@ class FaceParsingDataset(Dataset):
         augment: Callable | None = None,
         num_classes: int | None = None,
         ignore_index: int = 255,
+        mask_size: str = "scaled",
     ) -> None:
         self.samples = list(samples)
+        self.mask_size = mask_size
         self.image_size = image_size
         self.augment = augment
         self.num_classes = num_classes
@@ -109,7 +152,8 @@ class FaceParsingDataset(Dataset):
         mask = read_mask(sample.mask)
         if self.num_classes is not None:
             check_mask_values(mask, self.num_classes, self.ignore_index, sample.mask)
-        image = read_image(sample.image, min_side=self.image_size)
+        image, full_size = read_photo(sample.image, min_side=self.image_size)
+        check_mask_size(full_size, mask.shape[:2], sample, self.mask_size)
         image, mask = resize_pair(image, mask, self.image_size)
         if self.augment is not None:
             image, mask = self._augmented(image, mask)

@@ -49,12 +49,18 @@ def pair_by_key(images: Mapping[str, Path], masks: Mapping[str, Path], where: st
 
 
 def keyed(files: list[Path], key: Callable[[Path], str | None]) -> dict[str, Path]:
-    """Files by pairing key; files whose key is None are not part of the dataset."""
-    out = {}
+    """Files by pairing key; files whose key is None are not part of the dataset, and two files
+    with one key (``face0.jpg`` and ``face0.png``) are an error, as either would be dropped."""
+    out: dict[str, Path] = {}
     for path in files:
         name = key(path)
-        if name is not None:
-            out[name] = path
+        if name is None:
+            continue
+        if name in out:
+            raise ValueError(
+                f"{out[name]} and {path} are both sample {name!r}; remove or rename one of them"
+            )
+        out[name] = path
     return out
 
 

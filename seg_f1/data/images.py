@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+ORIENTATION_TAG = 0x0112
 
 
 def read_image(path, min_side: int | None = None) -> np.ndarray:
@@ -17,20 +18,35 @@ def read_image(path, min_side: int | None = None) -> np.ndarray:
     the caller's INTER_AREA resize to the model size then costs a fraction of a full decode.
     Other formats decode in full. An unreadable or truncated file is named in the error.
     """
+    return read_photo(path, min_side)[0]
+
+
+def read_photo(path, min_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """``read_image``, and the photo's displayed (height, width) at full resolution, which a
+    reduced decode no longer shows but a mask's size is checked against."""
     try:
         image = Image.open(path)
     except UnidentifiedImageError as error:
-        return _read_with_opencv(path, error)
+        pixels = _read_with_opencv(path, error)
+        return pixels, pixels.shape[:2]
     except (OSError, ValueError, SyntaxError) as error:
         raise ValueError(f"{path}: cannot read image ({error})") from error
     with image:
         try:
+            full_size = displayed_size(image)
             if min_side is not None:
                 image.draft("RGB", (min_side, min_side))
             ImageOps.exif_transpose(image, in_place=True)
-            return _rgb(image)
+            return _rgb(image), full_size
         except (OSError, ValueError, SyntaxError) as error:  # truncated, corrupt
             raise ValueError(f"{path}: cannot read image ({error})") from error
+
+
+def displayed_size(image: Image.Image) -> tuple[int, int]:
+    """(height, width) as the photo is shown, from the header: an EXIF turn by 90° swaps them."""
+    width, height = image.size
+    turned = image.getexif().get(ORIENTATION_TAG) in (5, 6, 7, 8)
+    return (width, height) if turned else (height, width)
 
 
 def _rgb(image: Image.Image) -> np.ndarray:

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +26,8 @@ import numpy as np
 from PIL import Image
 
 from seg_f1.data.folder import Sample, list_pairs
+
+log = logging.getLogger(__name__)
 
 CLASSES = (
     "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear",
@@ -226,6 +232,47 @@ def make_sample(seed: int, split: str, index: int, size: int) -> tuple[np.ndarra
     return render_image(mask, rng), mask
 
 
+def _staging_prefix() -> str:
+    """``.synthetic-<host>-<pid>-``: who writes a staging folder, so a dead writer's is found."""
+    return f".synthetic-{socket.gethostname()}-{os.getpid()}-"
+
+
+_STAGING = re.compile(r"\.synthetic-(?P<host>.+)-(?P<pid>\d+)-[^-]+")
+_UNOWNED_STALE_AFTER_S = 24 * 3600  # staging folders named before they carried their writer
+
+
+def remove_stale_staging(folder: Path) -> None:
+    """Delete the staging folders that a killed generator left in ``folder``: those of a dead
+    process on this host, and unnamed ones a day old. A live generator's folder is kept, and so
+    is another host's (its processes cannot be seen from here)."""
+    for staging in folder.glob(".synthetic-*"):
+        owner = _STAGING.fullmatch(staging.name)
+        if owner is None:
+            stale = time.time() - _mtime(staging) > _UNOWNED_STALE_AFTER_S
+        else:
+            stale = owner["host"] == socket.gethostname() and not _alive(int(owner["pid"]))
+        if stale:
+            log.info("removing %s, left by a generator that was killed", staging)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # removed meanwhile by another run
+        return time.time()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class SyntheticFaces:
     """The embedded dataset: generated once into ``root`` in the plain images/ + masks/ layout."""
@@ -262,7 +309,8 @@ class SyntheticFaces:
         if (target / "manifest.json").exists():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=target.parent))
+        remove_stale_staging(target.parent)
+        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(), dir=target.parent))
         try:
             self._write(staging)
             os.replace(staging, target)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -23,7 +25,9 @@ class CELoss(SegmentationLoss):
     Args:
         class_weights: per-class weights ``[C]`` (tensor or list), or None for plain CE.
         ignore_index: target value of pixels that count nowhere.
-        label_smoothing: in [0, 1]; the share of the target mass spread evenly over all classes.
+        label_smoothing: in [0, 1); the share of the target mass spread evenly over all classes.
+            At 1 the target no longer says which class is right; above 0.5 the right class gets
+            less than half of it, which is warned about.
     """
 
     def __init__(
@@ -33,6 +37,14 @@ class CELoss(SegmentationLoss):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(ignore_index)
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        if label_smoothing > 0.5:
+            warnings.warn(
+                f"label_smoothing={label_smoothing} leaves the right class less than half of the "
+                "target mass; values of 0.05-0.2 are usual",
+                stacklevel=2,
+            )
         class_weight_buffer(self, class_weights)
         self.label_smoothing = label_smoothing
 

@@ -7,10 +7,10 @@ surrogate towards that metric.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
-import pickle
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 from rich.progress import track
 
-from seg_f1.io import write_atomically
+from seg_f1.checkpoints import load_checkpoint
+from seg_f1.io import fingerprint, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +183,15 @@ def resolve_class_weights(
     class_names: Sequence[str],
     ignore_index: int,
     mask_paths: Callable[[], Sequence[Path]],
-    cache_dir: Path,
+    cache_dirs: Sequence[Path],
 ) -> torch.Tensor | None:
     """Turn ``loss.class_weights`` into a ``[C]`` float32 tensor, or None.
 
     ``spec`` may be None; a method name from ``METHODS`` (computed from ``mask_paths()``, the
-    training masks, on first use and cached as ``cache_dir/class_weights_<method>.pt``: delete
-    that file to recompute); a path to a ``.pt`` tensor or a ``.json`` written by
-    ``save_class_weights``; or an explicit list of C numbers.
+    training masks, and cached in the first writable of ``cache_dirs``, keyed by the method, the
+    classes, the ignore index and the masks' paths, sizes and mtimes, so relabelled masks are
+    counted again); a path to a ``.pt`` tensor or a ``.json`` written by ``save_class_weights``;
+    or an explicit list of C numbers.
 
     Raises:
         ValueError: naming ``loss.class_weights`` (and the file) when it cannot be read or does
@@ -198,7 +200,8 @@ def resolve_class_weights(
     if spec is None:
         return None
     if isinstance(spec, str) and spec in METHODS:
-        weights, source = _cached_method(spec, class_names, ignore_index, mask_paths, cache_dir)
+        masks = mask_paths()
+        weights, source = _cached_method(spec, class_names, ignore_index, masks, cache_dirs)
     elif isinstance(spec, str | Path):
         source = Path(spec).expanduser()
         weights = _load_file(source, class_names)
@@ -212,22 +215,37 @@ def resolve_class_weights(
     return _checked(weights, len(class_names), source)
 
 
+def cache_stem(
+    method: str, class_names: Sequence[str], ignore_index: int, masks: Sequence[Path]
+) -> str:
+    """``class_weights_<method>-<key>``: the key changes with anything that changes the weights."""
+    stats = {str(Path(path).resolve()): Path(path).stat() for path in masks}
+    inputs = [method, list(class_names), ignore_index, fingerprint(stats)]
+    return f"class_weights_{method}-{hashlib.sha1(json.dumps(inputs).encode()).hexdigest()[:12]}"
+
+
 def _cached_method(
     method: str,
     class_names: Sequence[str],
     ignore_index: int,
-    mask_paths: Callable[[], Sequence[Path]],
-    cache_dir: Path,
-) -> tuple[torch.Tensor, Path]:
-    stem = f"class_weights_{method}"
-    cached = Path(cache_dir) / f"{stem}.pt"
-    if cached.exists():
-        return _load_file(cached, class_names), cached
-    log.info("computing %s class weights from the training masks into %s", method, cached)
-    counts = count_pixels(mask_paths(), len(class_names), ignore_index)
+    masks: Sequence[Path],
+    cache_dirs: Sequence[Path],
+) -> tuple[torch.Tensor, Path | None]:
+    stem = cache_stem(method, class_names, ignore_index, masks)
+    for cached in (Path(folder) / f"{stem}.pt" for folder in cache_dirs):
+        if cached.is_file():
+            return _load_file(cached, class_names), cached
+    log.info("computing %s class weights from %d training masks", method, len(masks))
+    counts = count_pixels(masks, len(class_names), ignore_index)
     weights = compute_class_weights(counts, method, class_names=class_names)
-    save_class_weights(weights, counts, class_names, method, cache_dir, stem=stem)
-    return torch.as_tensor(weights, dtype=torch.float32), cached
+    for folder in cache_dirs:
+        try:
+            pt_path, _ = save_class_weights(weights, counts, class_names, method, folder, stem)
+            return torch.as_tensor(weights, dtype=torch.float32), pt_path
+        except OSError as error:  # a read-only dataset, for one
+            log.warning("cannot cache class weights in %s: %s", folder, error)
+    log.warning("class weights are not cached anywhere; every run counts the masks again")
+    return torch.as_tensor(weights, dtype=torch.float32), None
 
 
 def _load_file(path: Path, class_names: Sequence[str]) -> Any:
@@ -237,11 +255,14 @@ def _load_file(path: Path, class_names: Sequence[str]) -> Any:
         )
     if not path.is_file():
         raise ValueError(f"{_KEY}: file {path} does not exist")
+    if path.suffix == ".pt":
+        try:
+            return load_checkpoint(path)
+        except ValueError as error:  # it names the file
+            raise ValueError(f"{_KEY}: {error}") from None
     try:
-        if path.suffix == ".pt":
-            return torch.load(path, weights_only=True)
         report = json.loads(path.read_text())
-    except (OSError, EOFError, pickle.UnpicklingError, RuntimeError, ValueError) as error:
+    except (OSError, ValueError) as error:
         raise ValueError(f"{_KEY}: cannot read {path}: {error}") from None
     return _weights_from_json(report, class_names, path)
 

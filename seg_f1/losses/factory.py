@@ -13,9 +13,9 @@ from typing import Any
 
 import hydra.utils
 import torch
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from seg_f1.losses.ce import CELoss
 from seg_f1.losses.composite import CompositeLoss
 from seg_f1.losses.dice import DiceLoss
 from seg_f1.losses.focal import FocalLoss
@@ -55,12 +55,20 @@ def build_loss(
         _check_block(name, block, targets[name], num_classes)
     _check_class_weights(spec.get("class_weights"), class_weights, num_classes, targets)
     terms = {
-        name: hydra.utils.instantiate(
-            block, _convert_="all", **_injected(targets[name], ignore_index, class_weights)
-        )
+        name: _instantiate(name, block, _injected(targets[name], ignore_index, class_weights))
         for name, block in blocks.items()
     }
     return CompositeLoss(terms, weights)
+
+
+def _instantiate(name: str, block: dict, injected: dict) -> Any:
+    """The term; a ValueError of its constructor is raised again under its key."""
+    try:
+        return hydra.utils.instantiate(block, _convert_="all", **injected)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ValueError):
+            raise ValueError(f"loss.{name}: {error.__cause__}") from error.__cause__
+        raise
 
 
 def _split_terms(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict]]:
@@ -195,7 +203,6 @@ def _lovasz_classes(key: str, value: Any, num_classes: int) -> None:
 
 
 _RULES: dict[type, dict[str, Callable[[str, Any, int], None]]] = {
-    CELoss: {"label_smoothing": _bounded("in [0, 1]")},
     DiceLoss: {"smooth": _bounded(">= 0"), "eps": _bounded("> 0")},
     FocalLoss: {"alpha": _scalar_or_per_class("in [0, 1]"), "gamma": _bounded(">= 0")},
     TverskyLoss: {

@@ -12,7 +12,7 @@ from seg_f1.losses.base import (
 )
 from seg_f1.losses.dice import soft_counts
 
-# Floor of the denominator; only reached when alpha = beta = 0 and a class gets no mass.
+# Floor of the denominator; only reached when a class gets no mass and alpha or beta is 0.
 _EPS = 1e-7
 
 
@@ -32,7 +32,7 @@ class TverskyLoss(SegmentationLoss):
 
     Args:
         alpha: weight of the false positives, >= 0.
-        beta: weight of the false negatives, >= 0.
+        beta: weight of the false negatives, >= 0; ``alpha + beta > 0``.
         smooth: added to numerator and denominator; 0 keeps the F-beta reading exact.
         ignore_index: target value of pixels that count nowhere.
         class_weights: per-class weights ``[C]`` of the mean, or None for equal weights.
@@ -47,6 +47,11 @@ class TverskyLoss(SegmentationLoss):
         class_weights: ClassWeights = None,
     ) -> None:
         super().__init__(ignore_index)
+        if not alpha + beta > 0:
+            raise ValueError(
+                f"alpha + beta must be > 0, got alpha={alpha}, beta={beta}: with both 0 no error "
+                "costs anything and the loss is constant"
+            )
         class_weight_buffer(self, class_weights)
         self.alpha = alpha
         self.beta = beta

@@ -1,0 +1,58 @@
+"""One run per run directory.
+
+A directory that already holds a run (a checkpoint, ``metrics.csv`` or ``result.json``) is only
+used again by a run that continues it (``resume=<that dir>`` or ``ckpt_path=last``); anything
+else would mix two runs' checkpoints and metrics. What Hydra writes before the job starts
+(``.hydra/``, the log) does not count. While a run lives it holds an exclusive lock on
+``run.lock``; the operating system releases it when the process ends, however it ends, so the
+directory of a killed run is free again at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+LOCK_FILE = "run.lock"
+RUN_FILES = ("result.json", "metrics.csv")
+
+
+def holds_run(run_dir: Path) -> bool:
+    return any((run_dir / name).exists() for name in RUN_FILES) or any(
+        (run_dir / "checkpoints").glob("*.ckpt")
+    )
+
+
+@contextmanager
+def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
+    """Lock ``run_dir`` for this run, refusing it if another run is using it or, unless this run
+    ``continues`` it, if it already holds a run.
+
+    Raises:
+        RuntimeError: another live run holds the lock (its pid and host are named).
+        FileExistsError: the directory holds a run and this one does not continue it.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_FILE, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise RuntimeError(
+                f"{run_dir} is in use by another run ({lock.read().strip() or 'unknown pid'}); "
+                "wait for it to finish, or give this run its own hydra.run.dir"
+            ) from None
+        if not continues and holds_run(run_dir):
+            raise FileExistsError(
+                f"{run_dir} already holds a run; continue it with resume={run_dir} (or "
+                "ckpt_path=last), or start this one in a new directory (another hydra.run.dir)"
+            )
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        lock.flush()
+        yield

@@ -1,0 +1,28 @@
+"""A run's final record is never lost silently, even when result.json cannot be written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from omegaconf import OmegaConf
+
+from seg_f1.results import run_objective
+
+
+def test_a_failed_write_of_the_failure_record_reports_it_on_stderr(tmp_path, capsys):
+    cfg = OmegaConf.create({"optimized_metric": "val/f1", "seed": 1})
+    run_dir = tmp_path / "run"
+
+    def body(record):
+        shutil.rmtree(run_dir)
+        run_dir.write_text("")  # the run folder is gone: nothing can be written there any more
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):  # the run's own error, not the write's
+        run_objective(cfg, body, str(run_dir))
+    err = capsys.readouterr().err
+    assert f"could not write {run_dir / 'result.json'}" in err
+    record = json.loads(err[err.index("{") :])
+    assert record["status"] == "failed" and record["error"].startswith("RuntimeError: boom")

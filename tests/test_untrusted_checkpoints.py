@@ -1,0 +1,124 @@
+"""Every entry point that loads a checkpoint or cache refuses pickle that would run code, and names
+a file it cannot read."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from seg_f1 import evaluate, export, predict
+from seg_f1.losses.class_weights import resolve_class_weights
+from seg_f1.module import SegmentationModule
+
+
+class CreatesFile:
+    """Unpickling this calls ``open(marker, "w")``: the file appearing proves code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def write_hostile(path: Path, marker: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"epoch": 0, "global_step": 3, "state_dict": {}, "extra": CreatesFile(marker)}
+    torch.save(payload, path)
+    return path
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    return tmp_path / "payload-ran"
+
+
+def test_train_with_ckpt_path_refuses_a_hostile_checkpoint(compose_cfg, tmp_path, marker):
+    from seg_f1.training import train
+
+    evil = write_hostile(tmp_path / "in" / "evil.ckpt", marker)
+    with pytest.raises(ValueError, match=r"evil\.ckpt: refused, it needs arbitrary pickle"):
+        train(compose_cfg(f"ckpt_path={evil}"))
+    assert not marker.exists()
+
+
+def test_train_with_resume_refuses_a_hostile_checkpoint(compose_cfg, tmp_path, marker):
+    from seg_f1.training import train
+
+    previous = tmp_path / "previous"
+    write_hostile(previous / "checkpoints" / "last.ckpt", marker)
+    with pytest.raises(ValueError, match=r"last\.ckpt: refused, it needs arbitrary pickle"):
+        train(compose_cfg(f"resume={previous}"))
+    assert not marker.exists()
+
+
+def test_evaluate_predict_export_and_from_checkpoint_refuse_a_hostile_checkpoint(tmp_path, marker):
+    evil = write_hostile(tmp_path / "evil.ckpt", marker)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
+    configs = {
+        evaluate: {"ckpt_path": str(evil)},
+        predict: {"ckpt_path": str(evil), "input": str(photo), "output": str(tmp_path / "out"),
+                  "overlay": False, "batch_size": 1, "progress": False, "overwrite": False},
+        export: {"ckpt_path": str(evil), "output": str(tmp_path / "m.onnx"), "opset": 17,
+                 "parity_batch": 1, "tolerance": 1e-3},
+    }  # fmt: skip
+    for tool, keys in configs.items():
+        with pytest.raises(ValueError, match=r"evil\.ckpt: refused"):
+            tool.run(OmegaConf.create(keys))
+    with pytest.raises(pickle.UnpicklingError, match="Unsupported global"):
+        SegmentationModule.from_checkpoint(evil)
+    assert not marker.exists()
+
+
+def test_a_hostile_class_weight_cache_or_file_is_refused(tmp_path, marker):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(np.array([[0, 1], [2, 2]], np.uint8)).save(masks / "a.png")
+
+    def resolve(spec):
+        return resolve_class_weights(
+            spec, class_names=["bg", "skin", "hair"], ignore_index=255,
+            mask_paths=lambda: [masks / "a.png"], cache_dirs=[tmp_path / "cache"],
+        )  # fmt: skip
+
+    resolve("inverse")
+    (cached,) = (tmp_path / "cache").glob("class_weights_inverse*.pt")
+    write_hostile(cached, marker)
+    with pytest.raises(ValueError, match=rf"loss.class_weights: .*{cached.name}: refused"):
+        resolve("inverse")
+    evil = write_hostile(tmp_path / "weights.pt", marker)
+    with pytest.raises(ValueError, match=r"loss.class_weights: .*weights\.pt: refused"):
+        resolve(str(evil))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("kept", [0.0, 0.5], ids=["empty", "truncated"])
+def test_an_empty_or_truncated_checkpoint_is_named(compose_cfg, tmp_path, kept):
+    from seg_f1.inference import load_checkpoint
+    from seg_f1.training import train
+
+    broken = tmp_path / "in" / "broken.ckpt"
+    broken.parent.mkdir()
+    torch.save({"epoch": 0, "global_step": 3, "state_dict": {"w": torch.ones(4096)}}, broken)
+    content = broken.read_bytes()
+    broken.write_bytes(content[: int(len(content) * kept)])
+    with pytest.raises(ValueError, match=r"broken\.ckpt: cannot read the checkpoint"):
+        load_checkpoint(broken)
+    with pytest.raises(ValueError, match=r"broken\.ckpt: cannot read the checkpoint"):
+        train(compose_cfg(f"ckpt_path={broken}"))
+
+
+def test_a_trained_checkpoint_loads_without_arbitrary_pickle(compose_cfg, tmp_path):
+    """Every state a run stores (RNG, callbacks, loops, optimizer) is plain data."""
+    from seg_f1.training import train
+
+    train(compose_cfg("trainer.max_epochs=3", "test=false"))
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert {"rng_states", "callbacks", "loops", "optimizer_states", "config"} <= set(checkpoint)
