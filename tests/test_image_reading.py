@@ -58,7 +58,7 @@ def test_predict_writes_masks_the_shape_of_the_displayed_photo(tmp_path):
     save_turned_jpeg(tmp_path / "phone.jpg", displayed_photo(60, 40))
     cfg = OmegaConf.create({"ckpt_path": str(ckpt), "input": str(tmp_path / "phone.jpg"),
                             "output": str(tmp_path / "out"), "overlay": True, "batch_size": 1,
-                            "progress": False})  # fmt: skip
+                            "progress": False, "overwrite": False})  # fmt: skip
     (written,) = predict.run(cfg)
     assert Image.open(written).size == (40, 60)
     assert Image.open(tmp_path / "out" / "phone_overlay.png").size == (40, 60)
