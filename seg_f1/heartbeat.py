@@ -31,6 +31,7 @@ HEARTBEAT_ATTR = "seg_f1:heartbeat"  # journal storages: the last beat, seconds 
 JOB_DIR_ATTR = "job_dir"  # where the trial's job writes, so any worker can mark it interrupted
 WORKER_ATTR = "worker"  # host:pid of the worker running the trial
 SURPLUS_ATTR = "surplus"  # asked by a worker that lost the race for the last slot; never run
+REFUSED_ATTR = "run_dir_refused"  # its job refused its directory, so it never ran
 
 
 class RetryInterrupted:
@@ -48,18 +49,30 @@ class RetryInterrupted:
         self.retry(study, trial)
         job_dir = trial.user_attrs.get(JOB_DIR_ATTR)
         log.warning("trial %d lost its worker: failed and requeued", trial.number)
-        if job_dir:
+        if not job_dir:
+            return
+        try:  # best effort: a worker that crashed here would leave other stale trials queued
             mark_interrupted(
                 Path(job_dir),
                 f"trial {trial.number}: its worker stopped sending heartbeats (killed or "
                 "preempted); the trial was failed and requeued with the same parameters",
             )
+        except (OSError, ValueError) as error:
+            log.warning("trial %d: could not mark %s interrupted: %s", trial.number, job_dir, error)
 
 
 def uses_rdb_heartbeat(storage: Any) -> bool:
     from optuna.storages import RDBStorage
 
     return isinstance(storage, RDBStorage)
+
+
+def beat(storage: Any, trial_id: int) -> None:
+    """One heartbeat for the trial; the sweeper sends the first right after ``ask``."""
+    if uses_rdb_heartbeat(storage):
+        storage.record_heartbeat(trial_id)
+    else:
+        storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
 
 
 class TrialHeartbeat:
@@ -82,10 +95,7 @@ class TrialHeartbeat:
         self._thread.join()
 
     def beat(self) -> None:
-        if uses_rdb_heartbeat(self.storage):
-            self.storage.record_heartbeat(self.trial_id)
-        else:
-            self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT_ATTR, time.time())
+        beat(self.storage, self.trial_id)
 
     def _run(self) -> None:
         from optuna.exceptions import UpdateFinishedTrialError
@@ -101,25 +111,50 @@ class TrialHeartbeat:
 
 
 def fail_stale_trials(study: Any, storage: Any, grace_period: int, on_stale: Any) -> None:
-    """Fail (and requeue, through ``on_stale``) every RUNNING trial with a stale heartbeat."""
+    """Fail (and requeue, through ``on_stale``) every RUNNING trial with a stale heartbeat.
+
+    A trial's clock starts at ``datetime_start``: a requeued copy carries the dead trial's last
+    beat in its system attributes, and a worker killed between ``ask`` and its first beat
+    leaves a trial with no heartbeat at all (Optuna's own SQL check skips those forever)."""
     import optuna
+    from optuna.trial import TrialState
 
     if uses_rdb_heartbeat(storage):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ExperimentalWarning
             optuna.storages.fail_stale_trials(study)
-        return
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if uses_rdb_heartbeat(storage):  # the rest were judged by their heartbeat row above
+        silent = never_beaten(storage, study.study_name, running)
+        running = [t for t in running if t.number in silent]
+    now = time.time()
+    for trial in running:
+        last = max(trial.system_attrs.get(HEARTBEAT_ATTR, 0.0), trial.datetime_start.timestamp())
+        if now - last > grace_period:
+            _fail(study, storage, trial.number, on_stale)
+
+
+def never_beaten(storage: Any, study_name: str, trials: list[Any]) -> set[int]:
+    """Numbers of the SQL-stored ``trials`` that have no row in Optuna's heartbeat table."""
+    import sqlalchemy
+
+    ids = {trial_id(storage, study_name, t.number): t.number for t in trials}
+    if not ids:
+        return set()
+    query = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids")
+    query = query.bindparams(sqlalchemy.bindparam("ids", expanding=True))
+    with storage.engine.connect() as connection:
+        beaten = {row[0] for row in connection.execute(query, {"ids": list(ids)})}
+    return {number for tid, number in ids.items() if tid not in beaten}
+
+
+def _fail(study: Any, storage: Any, number: int, on_stale: Any) -> None:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    now = time.time()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        last = trial.system_attrs.get(HEARTBEAT_ATTR, trial.datetime_start.timestamp())
-        if now - last <= grace_period:
-            continue
-        tid = trial_id(storage, study.study_name, trial.number)
-        try:
-            storage.set_trial_state_values(tid, TrialState.FAIL)
-        except UpdateFinishedTrialError:
-            continue  # another worker failed it first, and requeued it
-        on_stale(study, storage.get_trial(tid))
+    tid = trial_id(storage, study.study_name, number)
+    try:
+        storage.set_trial_state_values(tid, TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return  # another worker failed it first, and requeued it
+    on_stale(study, storage.get_trial(tid))

@@ -136,7 +136,10 @@ def in_multirun() -> bool:
 
 def mark_interrupted(job_dir: Path, reason: str) -> None:
     """Record that a job's process died without writing its end (a kill, a lost node): its
-    ``result.json``, if it still says ``running``, becomes ``interrupted`` with ``reason``."""
+    ``result.json``, if it still says ``running``, becomes ``interrupted`` with ``reason``.
+    A job directory that does not exist yet is left alone: its job never started."""
+    if not Path(job_dir).is_dir():
+        return
     path = Path(job_dir) / RESULT_FILE
     data = read_result(path) if path.is_file() else {"status": "running", "overrides": []}
     if data.get("status") == "running":

@@ -21,6 +21,18 @@ LOCK_FILE = "run.lock"
 RUN_FILES = ("result.json", "metrics.csv")
 
 
+class RunDirRefused(Exception):
+    """The run did not start: its directory is in use, or holds another run."""
+
+
+class RunDirInUse(RunDirRefused, RuntimeError):
+    pass
+
+
+class RunDirTaken(RunDirRefused, FileExistsError):
+    pass
+
+
 def holds_run(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in RUN_FILES) or any(
         (run_dir / "checkpoints").glob("*.ckpt")
@@ -33,8 +45,8 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
     ``continues`` it, if it already holds a run.
 
     Raises:
-        RuntimeError: another live run holds the lock (its pid and host are named).
-        FileExistsError: the directory holds a run and this one does not continue it.
+        RunDirInUse: another live run holds the lock (its pid and host are named).
+        RunDirTaken: the directory holds a run and this one does not continue it.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -43,12 +55,12 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            raise RuntimeError(
+            raise RunDirInUse(
                 f"{run_dir} is in use by another run ({lock.read().strip() or 'unknown pid'}); "
                 "wait for it to finish, or give this run its own hydra.run.dir"
             ) from None
         if not continues and holds_run(run_dir):
-            raise FileExistsError(
+            raise RunDirTaken(
                 f"{run_dir} already holds a run; continue it with resume={run_dir} (or "
                 "ckpt_path=last), or start this one in a new directory (another hydra.run.dir)"
             )

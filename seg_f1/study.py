@@ -10,13 +10,20 @@ Relative paths are relative to the working directory, as Hydra's own ``hydra.swe
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 JOURNAL_PREFIX = "journal:///"
 SQLITE_PREFIX = "sqlite:///"
 SQLITE_BUSY_TIMEOUT_S = 60  # a worker waits this long for another's write instead of failing
+RACE_ATTEMPTS = 6  # workers started together on a fresh database race to create its tables
 
 
 def open_storage(
@@ -48,8 +55,25 @@ def open_storage(
     )
 
 
+def retried(action: Callable[[], T], what: str) -> T:
+    """``action()``, tried again after a jittered pause when it lost a race with another worker
+    creating the same tables ("table alembic_version already exists" on SQLite, a duplicate
+    pg_type row on PostgreSQL)."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(1, RACE_ATTEMPTS):
+        try:
+            return action()
+        except (IntegrityError, OperationalError, ProgrammingError) as error:
+            pause = random.uniform(0.1, 0.3) * 2**attempt
+            log.warning("%s failed (%s): attempt %d, again in %.1f s", what, error, attempt, pause)
+            time.sleep(pause)
+    return action()  # the last attempt raises what it meets
+
+
 def absolute_url(url: str) -> str:
-    """``url`` with a relative SQLite or journal file made absolute (for a report run elsewhere)."""
+    """``url`` with a relative SQLite or journal file made absolute, so that a job whose working
+    directory differs from its worker's (submitit, ``hydra.job.chdir``) opens the same file."""
     for prefix in (SQLITE_PREFIX, JOURNAL_PREFIX):
         if url.startswith(prefix):
             return prefix + str(Path(url.removeprefix(prefix)).resolve())

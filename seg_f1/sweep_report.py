@@ -332,9 +332,9 @@ def report(multirun_dir: Path, out_dir: Path | None = None, conf_dir: Path = CON
         tmp.replace(out_dir / name)
     if any(t.ok for t in trials):
         plot(trials, swept_keys(trials), out_dir / "sweep.png")
-    study, why_not = study_of(multirun_dir)
+    study, metric, why_not = study_of(multirun_dir)
     if study is not None:
-        plot_trials(study, out_dir / "trials.png")
+        plot_trials(study, out_dir / "trials.png", metric)
     elif why_not != "not an Optuna sweep" and (multirun_dir / "multirun.yaml").is_file():
         print(f"sweep_report: no trials.png: {why_not}")
     return files["sweep_report.md"]

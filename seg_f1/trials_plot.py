@@ -1,5 +1,6 @@
 """``trials.png``: the objective per epoch of every trial of an Optuna sweep, read from the
-study's intermediate values (what the pruning callback reported), pruned trials dashed."""
+study's intermediate values (what the pruning callback reported), pruned trials dashed. The
+axis is labelled with the metric the callback monitored, from the sweep's ``multirun.yaml``."""
 
 from __future__ import annotations
 
@@ -13,26 +14,30 @@ from seg_f1.study import JOURNAL_PREFIX, SQLITE_PREFIX, open_storage
 SWEEPER = "hydra_plugins.seg_f1_sweepers.optuna_sweeper.OptunaSweeper"
 
 
-def study_of(multirun_dir: Path) -> tuple[Any, str | None]:
-    """The sweep's study from its ``multirun.yaml``, or None and why not."""
+def study_of(multirun_dir: Path) -> tuple[Any, str, str | None]:
+    """The sweep's study from its ``multirun.yaml`` and the metric its trials reported, or None
+    and why not."""
     import hydra.core.utils  # noqa: F401 - registers the ${now:} resolver sweep dirs may use
 
     config_path = multirun_dir / "multirun.yaml"
     if not config_path.is_file():
-        return None, f"no {config_path}"
-    sweeper = OmegaConf.load(config_path).hydra.sweeper
+        return None, "", f"no {config_path}"
+    config = OmegaConf.load(config_path)
+    sweeper = config.hydra.sweeper
     if sweeper.get("_target_") != SWEEPER:
-        return None, "not an Optuna sweep"
+        return None, "", "not an Optuna sweep"
+    metric = OmegaConf.select(config, "callbacks.optuna_pruning.monitor", default=None)
+    metric = metric or config.get("optimized_metric") or "objective"
     url, name = sweeper.storage, sweeper.study_name
     for prefix in (SQLITE_PREFIX, JOURNAL_PREFIX):
         if url.startswith(prefix) and not Path(url.removeprefix(prefix)).is_file():
-            return None, f"its storage {url} is not here (run the report where the sweep ran)"
+            return None, metric, f"its storage {url} is not here (run the report where it ran)"
     import optuna
 
-    return optuna.load_study(study_name=name, storage=open_storage(url)), None
+    return optuna.load_study(study_name=name, storage=open_storage(url)), metric, None
 
 
-def plot_trials(study: Any, path: Path, metric: str = "val/f1") -> None:
+def plot_trials(study: Any, path: Path, metric: str) -> None:
     from optuna.trial import TrialState
 
     from seg_f1.plots import plt

@@ -25,15 +25,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from seg_f1.heartbeat import (
     JOB_DIR_ATTR,
+    REFUSED_ATTR,
     SURPLUS_ATTR,
     WORKER_ATTR,
     RetryInterrupted,
     TrialHeartbeat,
+    beat,
     fail_stale_trials,
 )
 from seg_f1.io import write_atomically
 from seg_f1.results import Pruned
-from seg_f1.study import open_storage, trial_id
+from seg_f1.run_dir import RunDirRefused
+from seg_f1.study import absolute_url, open_storage, retried, trial_id
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +93,44 @@ class OptunaSweeper(Sweeper):
 
         warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeats, retries
         fixed, space = split_overrides(self.params, arguments)
+        check_one_device(self.config.trainer)
         self.sweep_dir = Path(self.config.hydra.sweep.dir)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         multirun = self.sweep_dir / "multirun.yaml"
         write_atomically(multirun, lambda tmp: OmegaConf.save(self.config, tmp))
-        storage = open_storage(
-            self.storage_url,
-            heartbeat_interval=self.heartbeat_interval,
-            grace_period=self.grace_period,
-            on_stale=self.on_stale,
-        )
-        study = self._join_study(storage)
+        storage, study = self.open_study()
+        self.check_job_dirs(study)
+        if absolute_url(self.storage_url) != self.storage_url:  # the job's cwd may differ
+            fixed = [*fixed, f"hydra.sweeper.storage='{absolute_url(self.storage_url)}'"]
         while (trial := self._next_trial(study, storage, space)) is not None:
             self._run(study, storage, trial, fixed)
         log.info("study %s has its %d finished trials", self.study_name, self.n_trials)
+
+    def open_study(self) -> tuple[Any, Any]:
+        """The storage and the study, created by whichever worker comes first."""
+        storage = retried(
+            lambda: open_storage(
+                self.storage_url,
+                heartbeat_interval=self.heartbeat_interval,
+                grace_period=self.grace_period,
+                on_stale=self.on_stale,
+            ),
+            f"opening {self.storage_url}",
+        )
+        return storage, retried(lambda: self._join_study(storage), f"joining {self.study_name}")
+
+    def check_job_dirs(self, study: Any) -> None:
+        """Refuse a sweep directory holding jobs of trials the study lacks (it was deleted or
+        recreated): their trial numbers would come again, and every job would refuse its
+        directory. The directories are listed first: a job's trial exists before its directory."""
+        jobs = {int(p.name) for p in self.sweep_dir.iterdir() if p.name.isdigit() and p.is_dir()}
+        foreign = sorted(jobs - {t.number for t in study.get_trials(deepcopy=False)})
+        if foreign:
+            raise ValueError(
+                f"{self.sweep_dir} holds job directories {foreign[:10]} of trials that study "
+                f"{self.study_name} in {self.storage_url} does not have (was it deleted or "
+                "recreated?): move them away, or give this study its own hydra.sweep.dir"
+            )
 
     def _join_study(self, storage: Any) -> Any:
         """Create the study, or join it: a worker that joins reseeds its sampler, since a seeded
@@ -138,6 +165,7 @@ class OptunaSweeper(Sweeper):
                 return None
             if counts["waiting"] or counts["finished"] + counts["running"] < self.n_trials:
                 trial = study.ask(space)  # a requeued trial keeps its values
+                beat(storage, trial_id(storage, self.study_name, trial.number))
                 if not self._surplus(study, trial):
                     return trial
                 continue
@@ -175,19 +203,28 @@ class OptunaSweeper(Sweeper):
             with TrialHeartbeat(storage, self.study_name, trial.number, self.heartbeat_interval):
                 [result] = self.launcher.launch([overrides], initial_job_idx=trial.number)
         except (KeyboardInterrupt, SystemExit):
-            self._tell(study, trial, "FAIL")
-            self.on_stale(
-                study, storage.get_trial(trial_id(storage, self.study_name, trial.number))
-            )
+            self.requeue(study, storage, trial)
             raise
         except BaseException:
             self._tell(study, trial, "FAIL")
             raise
         self._tell_result(study, trial, result)
 
+    def requeue(self, study: Any, storage: Any, trial: Any) -> None:
+        """Fail the trial and queue a copy, unless it was finished already (by another worker
+        that found it stale, which queued the copy)."""
+        if self._tell(study, trial, "FAIL"):
+            self.on_stale(
+                study, storage.get_trial(trial_id(storage, self.study_name, trial.number))
+            )
+
     def _tell_result(self, study: Any, trial: Any, result: JobReturn) -> None:
         try:
             value = result.return_value
+        except RunDirRefused as refused:  # the job never ran: the trial holds no slot
+            trial.set_user_attr(REFUSED_ATTR, str(refused))
+            self._tell(study, trial, "FAIL")
+            raise RuntimeError(f"trial {trial.number}: {refused}") from refused
         except Pruned as pruned:
             log.info("trial %d: pruned after %d epochs", trial.number, pruned.epochs)
             return self._tell(study, trial, "PRUNED")
@@ -198,29 +235,40 @@ class OptunaSweeper(Sweeper):
             return self._tell(study, trial, "FAIL")
         self._tell(study, trial, "COMPLETE", float(value))
 
-    def _tell(self, study: Any, trial: Any, state: str, value: float | None = None) -> None:
+    def _tell(self, study: Any, trial: Any, state: str, value: float | None = None) -> bool:
+        """Whether this call finished the trial: False when it was finished already."""
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
+        mine = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
         try:
-            study.tell(trial, value, state=TrialState[state])
+            if not mine.state.is_finished():
+                study.tell(trial, value, state=TrialState[state])
+                return True
         except UpdateFinishedTrialError:
-            log.error(
-                "trial %d was failed by another worker while it ran: its heartbeats stopped "
-                "for longer than grace_period=%d s", trial.number, self.grace_period,
-            )  # fmt: skip
+            pass
+        log.error(
+            "trial %d was failed by another worker while it ran: its heartbeats stopped "
+            "for longer than grace_period=%d s", trial.number, self.grace_period,
+        )  # fmt: skip
+        return False
+
+
+def holds_slot(trial: Any) -> bool:
+    return not (trial.user_attrs.get(SURPLUS_ATTR) or trial.user_attrs.get(REFUSED_ATTR))
 
 
 def slot_counts(trials: list[Any]) -> dict[str, int]:
     """Trials that hold one of the study's n_trials slots, by state. A failed trial that was
-    requeued hands its slot to the copy; a surplus trial never held one."""
+    requeued hands its slot to the copy; a surplus trial, or one whose job refused its
+    directory, never held one."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
     from optuna.trial import TrialState
 
     replaced = {number for t in trials for number in Retry.retry_history(t)}
     counts = {"finished": 0, "running": 0, "waiting": 0}
     for trial in trials:
-        if trial.number in replaced or trial.user_attrs.get(SURPLUS_ATTR):
+        if trial.number in replaced or not holds_slot(trial):
             continue
         if trial.state.is_finished():
             counts["finished"] += 1
@@ -229,3 +277,30 @@ def slot_counts(trials: list[Any]) -> dict[str, int]:
         else:
             counts["waiting"] += 1
     return counts
+
+
+def check_one_device(trainer: Any) -> None:
+    """A worker trains on one device: under DDP Lightning starts the extra ranks by running the
+    command again, ``-m`` included, so each rank would become a sweeper worker of its own."""
+    nodes, devices = trainer.get("num_nodes", 1), trainer.get("devices", 1)
+    if nodes != 1:
+        raise ValueError(
+            f"trainer.num_nodes={nodes}: an Optuna sweep worker trains on one device; start "
+            "one worker per device (docs/sweeps.md)"
+        )
+    if not _one_device(devices):
+        raise ValueError(
+            f"trainer.devices={devices}: an Optuna sweep worker trains on one device (DDP would "
+            "make every rank a sweeper worker); set trainer.devices=1 and start one worker per "
+            "device (docs/sweeps.md)"
+        )
+
+
+def _one_device(devices: Any) -> bool:
+    """1, "1", one index ("0,", "3,") or a list of one index; "auto" may mean several."""
+    if isinstance(devices, int):
+        return devices == 1
+    if isinstance(devices, str):
+        indices = [d for d in devices.split(",") if d.strip()]
+        return devices.strip() == "1" or ("," in devices and len(indices) == 1)
+    return len(devices) == 1

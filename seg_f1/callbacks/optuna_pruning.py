@@ -2,8 +2,8 @@
 
 The job may run in another process or on another node than its sweeper (submitit), so the
 callback reaches the trial through the storage: storage URL, study name and trial number come
-from the sweeper's config (``conf/hparams_search/optuna.yaml``). Under DDP rank 0 reports and
-decides, and every rank stops together.
+from the sweeper's config (``conf/hparams_search/optuna.yaml``). The sweeper runs each job on
+one device; only rank 0 would report, should the trainer have more.
 """
 
 from __future__ import annotations
