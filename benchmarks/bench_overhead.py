@@ -3,9 +3,11 @@
     python benchmarks/bench_overhead.py [--size 128] [--batch 8] [--steps 12] [--rounds 3]
 
 Both sides train the same smp U-Net-resnet18 (same seed, fp32) with the same ``ce_dice`` loss
-and AdamW from ``conf/``, on the same in-memory batches through the same DataLoader:
+and AdamW from ``conf/``, on the same in-memory batches through the same DataLoader. The batches
+are uint8 images and masks, as seg_f1's loader ships them, so both sides also do the same
+input work: normalise with the data config's mean/std and widen the masks to int64.
 
-- bare: forward, loss, backward, ``optimizer.step()``, ``zero_grad()``;
+- bare: normalise and widen, forward, loss, backward, ``optimizer.step()``, ``zero_grad()``;
 - seg_f1: ``trainer.fit`` with ``SegmentationModule`` and the default trainer, callbacks and
   CSV logger of ``conf/`` (train F1 confusion matrix, per-step logging, rich progress bar,
   checkpointing), validation off so that only training steps are compared.
@@ -35,22 +37,25 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
+from torch import Tensor  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from seg_f1.losses import build_loss  # noqa: E402
-from seg_f1.module import create_network  # noqa: E402
+from seg_f1.module import channel_vector, create_network, normalise_pixels  # noqa: E402
 from seg_f1.training import build_trainer  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 class InMemory(Dataset):
-    """Random images and masks made once: neither side pays for decoding or augmentation."""
+    """Random uint8 images and masks made once, the dtypes seg_f1's loader yields: neither side
+    pays for decoding or augmentation, both for normalising and widening."""
 
     def __init__(self, count: int, size: int, num_classes: int) -> None:
         g = torch.Generator().manual_seed(0)
-        self.images = torch.randn(count, 3, size, size, generator=g)
-        self.masks = torch.randint(0, num_classes, (count, size, size), generator=g)
+        self.images = torch.randint(0, 256, (count, 3, size, size), generator=g, dtype=torch.uint8)
+        shape = (count, size, size)
+        self.masks = torch.randint(0, num_classes, shape, generator=g, dtype=torch.uint8)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -104,6 +109,11 @@ class Times(NamedTuple):
     cpu: float
 
 
+def bare_inputs(batch: dict, mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:
+    """What ``SegmentationModule.on_after_batch_transfer`` makes of a uint8 batch."""
+    return normalise_pixels(batch["image"], mean, std), batch["mask"].long()
+
+
 def run_bare(cfg: DictConfig, loader: DataLoader, warmup: int) -> tuple[Times, float]:
     began = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -111,11 +121,13 @@ def run_bare(cfg: DictConfig, loader: DataLoader, warmup: int) -> tuple[Times, f
     net = create_network(cfg.model.arch, cfg.model.encoder_name, None, classes)
     loss_fn = build_loss(cfg.loss, num_classes=classes, ignore_index=cfg.data.ignore_index)
     optimizer = hydra.utils.instantiate(cfg.optimizer)(params=net.parameters())
+    mean, std = channel_vector(cfg.data.mean), channel_vector(cfg.data.std)
     net.train()
     starts = []
     for batch in loader:
         starts.append(now())
-        loss = loss_fn(net(batch["image"]), batch["mask"])
+        image, mask = bare_inputs(batch, mean, std)
+        loss = loss_fn(net(image), mask)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -134,6 +146,8 @@ def run_seg_f1(cfg: DictConfig, loader: DataLoader, warmup: int) -> tuple[Times,
         loss=loss,
         optimizer=hydra.utils.instantiate(cfg.optimizer),
         scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        mean=list(cfg.data.mean),
+        std=list(cfg.data.std),
         _convert_="all",
     )
     trainer = build_trainer(cfg)

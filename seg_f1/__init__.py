@@ -1,6 +1,11 @@
 """seg_f1: face-parsing segmentation trained on differentiable losses, judged by F1."""
 
+from pathlib import Path
+
 from omegaconf import OmegaConf
+
+# the Hydra config tree every tool composes
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def _first_set(value, default):

@@ -22,8 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
-from seg_f1.data.dataset import read_mask, resize_pair
-from seg_f1.data.images import read_image
+from seg_f1.data.dataset import read_fitting_photo, read_mask, resize_pair
 from seg_f1.data.transforms import swap_lut
 from seg_f1.inference import InputRecipe, load_model
 from seg_f1.module import channel_vector, normalise_pixels
@@ -67,8 +66,10 @@ def evaluate_samples(
     tta: str = "none",
     at_original_size: bool = False,
     batch_size: int = 8,
+    mask_size: str = "scaled",
 ) -> Tensor:
-    """The split's accumulated confusion matrix."""
+    """The split's accumulated confusion matrix. A mask that does not fit its photo is refused
+    as in training (``mask_size``, see ``check_mask_size``), not resized into a score."""
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     swap = torch.from_numpy(swap_lut(recipe.flip_pairs, class_names)[: len(class_names)]).long()
@@ -78,7 +79,9 @@ def evaluate_samples(
         chunk = samples[start : start + batch_size]
         originals = [read_mask(sample.mask) for sample in chunk]
         resized = [
-            resize_pair(read_image(s.image, min_side=recipe.image_size), m, recipe.image_size)
+            resize_pair(
+                read_fitting_photo(s, m.shape, recipe.image_size, mask_size), m, recipe.image_size
+            )
             for s, m in zip(chunk, originals, strict=True)
         ]
         probs = probabilities(model, to_tensor([image for image, _ in resized], recipe), swap)
@@ -129,7 +132,7 @@ def run(cfg: DictConfig) -> dict:
     samples = datamodule.checked_samples(cfg.split)
     confmat = evaluate_samples(
         model, recipe, samples, model.class_names, datamodule.ignore_index, cfg.tta,
-        cfg.eval_at_original_size, cfg.batch_size,
+        cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size,
     )  # fmt: skip
     rows = summary_rows(confmat, model.class_names)
     title = (

@@ -17,6 +17,7 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import Tensor, nn
 
+from seg_f1.checkpoints import load_checkpoint
 from seg_f1.data.datamodule import IMAGENET_MEAN, IMAGENET_STD
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
@@ -66,7 +67,14 @@ def _looks_like_path(value: str) -> bool:
 def _load_encoder_weights(network: nn.Module, path: Path) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"model.encoder_weights: no such file {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = load_checkpoint(path)
+    except ValueError as error:  # empty, truncated or code-carrying: named with its key
+        raise ValueError(f"model.encoder_weights: {error}") from error
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"model.encoder_weights: {path} holds a {type(state).__name__}, not a state_dict"
+        )
     state = state.get("state_dict", state)
     try:
         network.encoder.load_state_dict(state)
@@ -161,16 +169,6 @@ class SegmentationModule(L.LightningModule):
         self.register_buffer("best_val_f1", torch.tensor(0.0))
         self.register_buffer("skipped_steps", torch.tensor(0))
         self.last_confusion: dict[str, Tensor] = {}
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> SegmentationModule:
-        """Load for inference; the encoder weights come from the checkpoint, not their file.
-
-        Never compiled: compiling is a training-speed choice that export and predict do not want.
-        """
-        return cls.load_from_checkpoint(
-            path, map_location=map_location, weights_only=True, encoder_weights=None, compile=False
-        )
 
     def logged_metric_names(self) -> list[str]:
         """Every name this module logs, so a misspelt ``optimized_metric`` fails before fit."""

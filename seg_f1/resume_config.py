@@ -2,16 +2,21 @@
 
 Resuming with another loss, model or data would give a result that belongs to neither config.
 The checkpoint stores its run's resolved config, so the keys that decide what is trained are
-compared with this run's; how long it trains (``trainer.max_epochs``, ...), where it writes,
-what it logs and how fast it reads the data may differ.
+compared with this run's; how long it trains (``trainer.max_epochs``, ...), where it reads and
+writes (``paths``, ``data.root``), what it logs and how fast it reads the data may differ. A key
+that a later version of ``conf/`` added is missing from an older checkpoint's config: it counts
+as unchanged when this run leaves it at its default.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from seg_f1 import CONF_DIR
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +26,20 @@ TRAINED_KEYS = ("seed", "model", "loss", "data", "optimizer", "scheduler", "opti
                 "trainer.limit_train_batches", "trainer.on_nan")  # fmt: skip
 # under data: how the files are read, not what they are
 LOADING_KEYS = ("data.num_workers", "data.pin_memory", "data.persistent_workers",
-                "data.eval_batch_size", "data.validate", "data.source.num_workers")  # fmt: skip
-
-
+                "data.prefetch_factor", "data.eval_batch_size", "data.validate",
+                "data.source.num_workers")  # fmt: skip
+# where the files lie: a requeue from another directory, data staged to $TMPDIR
+LOCATION_KEYS = ("paths", "data.root", "data.source.root", "data.source.cache_dir")
 BUDGET_KEYS = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time",
                "trainer.min_epochs", "trainer.min_steps")  # fmt: skip
+FREE_KEYS = LOADING_KEYS + LOCATION_KEYS + BUDGET_KEYS
+NO_DEFAULT = object()
 
 
 def config_changes(stored: dict, cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """``{dotted key: {"was": ..., "now": ...}}`` for every trained key that differs, leaving
-    out those that only follow the budget (``scheduler.T_max: ${trainer.max_epochs}``)."""
+    out the free keys, those that only follow one (``scheduler.T_max: ${trainer.max_epochs}``,
+    ``data.source.cache_dir: ${paths.data_dir}``) and those the stored config predates."""
     current = OmegaConf.to_container(cfg, resolve=True)
     raw = OmegaConf.to_container(cfg, resolve=False)
     changes: dict[str, dict[str, Any]] = {}
@@ -39,7 +48,7 @@ def config_changes(stored: dict, cfg: DictConfig) -> dict[str, dict[str, Any]]:
     return {
         key: change
         for key, change in changes.items()
-        if key not in LOADING_KEYS and not _follows_budget(_get(raw, key))
+        if not _is_free(key, _get(raw, key)) and not _predates(stored, key, change["now"])
     }
 
 
@@ -71,14 +80,42 @@ def check_continued_config(
     return changes
 
 
-def _follows_budget(raw: Any) -> bool:
-    return isinstance(raw, str) and any(f"${{{key}}}" in raw for key in BUDGET_KEYS)
+def _is_free(key: str, raw: Any) -> bool:
+    """A free key, or one whose value interpolates one."""
+    followed = re.findall(r"\$\{([\w.]+)\}", raw) if isinstance(raw, str) else []
+    return any(_under(name, FREE_KEYS) for name in (key, *followed))
 
 
-def _get(config: dict, key: str) -> Any:
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == prefix or key.startswith(prefix + ".") for prefix in prefixes)
+
+
+def _predates(stored: dict, key: str, now: Any) -> bool:
+    """The stored config has no ``key`` (written before ``conf/`` had it) and this run leaves
+    it at its default."""
+    parent, _, name = key.rpartition(".")
+    holder = _get(stored, parent) if parent else stored
+    return isinstance(holder, dict) and name not in holder and now == conf_default(key)
+
+
+def conf_default(key: str) -> Any:
+    """The value every option of the key's group in ``conf/`` gives it (``data.mask_size``: each
+    ``conf/data/*.yaml``), or ``NO_DEFAULT`` where they differ, leave it out or interpolate."""
+    parts, folder = key.split("."), CONF_DIR
+    while len(parts) > 1 and (folder / parts[0]).is_dir():
+        folder = folder / parts.pop(0)
+    files = sorted(folder.glob("*.yaml")) if folder != CONF_DIR else [folder / "config.yaml"]
+    rest = ".".join(parts)
+    values = [_get(OmegaConf.to_container(OmegaConf.load(f)), rest, NO_DEFAULT) for f in files]
+    first = values[0] if values else NO_DEFAULT
+    interpolated = isinstance(first, str) and "${" in first
+    return first if all(v == first for v in values) and not interpolated else NO_DEFAULT
+
+
+def _get(config: dict, key: str, missing: Any = None) -> Any:
     for part in key.split("."):
         if not isinstance(config, dict) or part not in config:
-            return None
+            return missing
         config = config[part]
     return config
 

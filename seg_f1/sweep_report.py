@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
+from seg_f1 import CONF_DIR
 from seg_f1.results import RESULT_FILE, read_result
 from seg_f1.trials_plot import plot_trials, study_of
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # overrides that say where or how a job was launched, not what it trained
 PLACE_PREFIXES = ("hydra.", "hydra/", "paths.", "hparams_search")
 

@@ -5,13 +5,18 @@ Timings themselves are never asserted: they belong to the scripts' output, not t
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import ROOT, run_env
+
+from seg_f1.data.synthetic import CLASSES
+from seg_f1.module import SegmentationModule, channel_vector
 
 
 def run_benchmark(script: str, *args: str) -> str:
@@ -31,6 +36,27 @@ def number_after(label: str, text: str) -> float:
     match = re.search(re.escape(label) + r"\s*([0-9.]+)", text)
     assert match, f"{label!r} not in output:\n{text[-2000:]}"
     return float(match.group(1))
+
+
+def load_benchmark(script: str):
+    spec = importlib.util.spec_from_file_location(script, ROOT / "benchmarks" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_overhead_feeds_both_loops_what_the_loader_yields_and_the_module_makes_of_it():
+    bench = load_benchmark("bench_overhead")
+    batch = {key: torch.stack([item[key] for item in bench.InMemory(2, 8, len(CLASSES))])
+             for key in ("image", "mask")}  # fmt: skip
+    assert batch["image"].dtype == batch["mask"].dtype == torch.uint8
+    mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
+    module = SegmentationModule(list(CLASSES), mean=mean, std=std)
+    on_device = module.on_after_batch_transfer(dict(batch), 0)
+    image, mask = bench.bare_inputs(batch, channel_vector(mean), channel_vector(std))
+    assert torch.equal(image, on_device["image"]) and image.dtype == torch.float32
+    assert torch.equal(mask, on_device["mask"]) and mask.dtype == torch.int64
+    assert image[0, 1, 0, 0] == pytest.approx((int(batch["image"][0, 1, 0, 0]) / 255 - 0.5) / 0.25)
 
 
 @pytest.mark.slow

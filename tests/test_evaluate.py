@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, run_env
+from conftest import CONF, ROOT, run_env
+from hydra import compose, initialize_config_dir
 from inference_fixtures import write_checkpoint
 from PIL import Image
 from torch import nn
@@ -19,6 +20,7 @@ from seg_f1.evaluate import (
     check_classes,
     evaluate_samples,
     probabilities,
+    run,
     summary_rows,
 )
 from seg_f1.inference import InputRecipe
@@ -76,6 +78,40 @@ def test_original_size_counts_the_masks_own_pixels(tmp_path, two_masks):
     at_original = evaluate_samples(Constant(1, 3), RECIPE, samples, CLASSES, at_original_size=True)
     assert at_model.sum() == 112 and at_original.sum() == 4 * 112
     assert torch.equal(at_original, 4 * at_model)
+
+
+def write_photo_and_mask(folder: Path, image_hw: tuple, mask_hw: tuple) -> Sample:
+    """A grey photo of one size and an all-background mask of another."""
+    for kind, shape in (("images", (*image_hw, 3)), ("masks", mask_hw)):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full(shape, 128 if kind == "images" else 0, np.uint8)).save(
+            folder / kind / "face.png"
+        )
+    return Sample(folder / "images" / "face.png", folder / "masks" / "face.png")
+
+
+def test_a_mask_that_does_not_fit_its_photo_is_refused_as_in_training(tmp_path):
+    sample = write_photo_and_mask(tmp_path, (16, 16), (12, 12))
+    with pytest.raises(ValueError, match=r"face.png: mask is 12x12 but its image .* is 16x16"):
+        evaluate_samples(Constant(1, 3), RECIPE, [sample], CLASSES)
+    resized = evaluate_samples(Constant(1, 3), RECIPE, [sample], CLASSES, mask_size="any")
+    assert resized.sum() == 64  # the model's 8 x 8
+    half = write_photo_and_mask(tmp_path / "half", (16, 16), (8, 8))  # integer factor: allowed
+    assert evaluate_samples(Constant(1, 3), RECIPE, [half], CLASSES).sum() == 64
+
+
+def test_evaluate_applies_the_data_configs_mask_size(tmp_path):
+    write_photo_and_mask(tmp_path / "faces" / "test", (32, 32), (24, 24))
+    ckpt = write_checkpoint(tmp_path / "model.ckpt")
+    overrides = [f"ckpt_path={ckpt}", "data=folder", f"data.root={tmp_path / 'faces'}",
+                 "data.image_size=32", "data.validate=off",  # the datamodule checks nothing
+                 f"output_dir={tmp_path / 'out'}"]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        scaled = compose("evaluate", overrides=overrides)
+        anything = compose("evaluate", overrides=[*overrides, "data.mask_size=any"])
+    with pytest.raises(ValueError, match=r"mask is 24x24 but its image .* is 32x32"):
+        run(scaled)
+    assert run(anything)["confusion"].sum() == 32 * 32
 
 
 class SideAware(nn.Module):

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, TINY, run_env
+from omegaconf import OmegaConf
 
 from seg_f1.resume import ContinuingWriter
+from seg_f1.resume_config import config_changes
 from seg_f1.training import train
 
 
@@ -49,6 +51,31 @@ def test_resume_refuses_changed_model_loss_or_data_unless_forced(compose_cfg, tm
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "ok" and result["epochs"] == 2
     assert result["resume_changes"]["loss.dice_weight"] == {"was": 0.5, "now": 0.9}
+
+
+def test_a_continued_run_may_move_its_data_and_go_to_the_gpu_preset(compose_cfg):
+    """A CPU run continued with trainer=gpu (its loader keys) from data staged elsewhere."""
+    celeb = ("data=celebamask_hq", "data.root=/data/celeb")
+    stored = OmegaConf.to_container(compose_cfg(*celeb, tiny=False), resolve=True)
+    staged = ("data.root=/tmp/job7/celeb", "paths.data_dir=/tmp/job7")
+    gpu = ("trainer=gpu", "trainer.precision=32-true")
+    moved = compose_cfg("data=celebamask_hq", *staged, *gpu, tiny=False)
+    assert moved.data.prefetch_factor == 4 and moved.data.source.cache_dir == "/tmp/job7"
+    assert config_changes(stored, moved) == {}
+    # what the data is still counts, named by key
+    skipping = compose_cfg(*celeb, "data.on_bad_sample=skip", tiny=False)
+    assert config_changes(stored, skipping) == {
+        "data.on_bad_sample": {"was": "raise", "now": "skip"}
+    }
+
+
+def test_a_key_an_older_checkpoint_lacks_is_unchanged_at_its_default(compose_cfg):
+    stored = OmegaConf.to_container(compose_cfg(), resolve=True)
+    for key in ("mask_size", "prefetch_factor"):  # written before these keys existed
+        del stored["data"][key]
+    assert config_changes(stored, compose_cfg()) == {}
+    changed = config_changes(stored, compose_cfg("data.mask_size=any"))
+    assert changed == {"data.mask_size": {"was": None, "now": "any"}}
 
 
 def test_a_fresh_run_never_overwrites_an_earlier_runs_metrics(tmp_path):

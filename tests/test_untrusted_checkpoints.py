@@ -3,7 +3,6 @@ a file it cannot read."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from PIL import Image
 
 from seg_f1 import evaluate, export, predict
 from seg_f1.losses.class_weights import resolve_class_weights
-from seg_f1.module import SegmentationModule
+from seg_f1.module import create_network
 
 
 class CreatesFile:
@@ -58,7 +57,7 @@ def test_train_with_resume_refuses_a_hostile_checkpoint(compose_cfg, tmp_path, m
     assert not marker.exists()
 
 
-def test_evaluate_predict_export_and_from_checkpoint_refuse_a_hostile_checkpoint(tmp_path, marker):
+def test_evaluate_predict_and_export_refuse_a_hostile_checkpoint(tmp_path, marker):
     evil = write_hostile(tmp_path / "evil.ckpt", marker)
     photo = tmp_path / "photo.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
@@ -72,8 +71,6 @@ def test_evaluate_predict_export_and_from_checkpoint_refuse_a_hostile_checkpoint
     for tool, keys in configs.items():
         with pytest.raises(ValueError, match=r"evil\.ckpt: refused"):
             tool.run(OmegaConf.create(keys))
-    with pytest.raises(pickle.UnpicklingError, match="Unsupported global"):
-        SegmentationModule.from_checkpoint(evil)
     assert not marker.exists()
 
 
@@ -113,6 +110,26 @@ def test_an_empty_or_truncated_checkpoint_is_named(compose_cfg, tmp_path, kept):
         load_checkpoint(broken)
     with pytest.raises(ValueError, match=r"broken\.ckpt: cannot read the checkpoint"):
         train(compose_cfg(f"ckpt_path={broken}"))
+
+
+def test_encoder_weights_that_would_run_code_are_refused_with_their_key(tmp_path, marker):
+    evil = write_hostile(tmp_path / "evil.pth", marker)
+    with pytest.raises(ValueError, match=r"model.encoder_weights: .*evil\.pth: refused"):
+        create_network("Unet", "resnet18", str(evil), num_classes=2)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("kept", [0.0, 0.5], ids=["empty", "truncated"])
+def test_empty_or_truncated_encoder_weights_are_named(tmp_path, kept):
+    weights = tmp_path / "resnet18.pth"
+    torch.save(
+        create_network("Unet", "resnet18", None, num_classes=2).encoder.state_dict(), weights
+    )
+    weights.write_bytes(weights.read_bytes()[: int(weights.stat().st_size * kept)])
+    with pytest.raises(
+        ValueError, match=r"model.encoder_weights: .*resnet18\.pth: cannot read the checkpoint"
+    ):
+        create_network("Unet", "resnet18", str(weights), num_classes=2)
 
 
 def test_a_trained_checkpoint_loads_without_arbitrary_pickle(compose_cfg, tmp_path):

@@ -73,6 +73,17 @@ def check_mask_size(
     )
 
 
+def read_fitting_photo(
+    sample: Sample, mask_hw: tuple[int, int], image_size: int, mask_size: str = "scaled"
+) -> np.ndarray:
+    """The sample's photo, decoded at reduced scale where it is much larger than
+    ``image_size``; its mask's size is checked against the full displayed size, which the
+    reduced decode no longer shows."""
+    image, full_size = read_photo(sample.image, min_side=image_size)
+    check_mask_size(full_size, mask_hw, sample, mask_size)
+    return image
+
+
 def _scaled_copy(a: tuple[int, int], b: tuple[int, int]) -> bool:
     big, small = (a, b) if a[0] >= b[0] else (b, a)
     if big[0] % small[0] or big[1] % small[1]:
@@ -152,8 +163,7 @@ class FaceParsingDataset(Dataset):
         mask = read_mask(sample.mask)
         if self.num_classes is not None:
             check_mask_values(mask, self.num_classes, self.ignore_index, sample.mask)
-        image, full_size = read_photo(sample.image, min_side=self.image_size)
-        check_mask_size(full_size, mask.shape[:2], sample, self.mask_size)
+        image = read_fitting_photo(sample, mask.shape[:2], self.image_size, self.mask_size)
         image, mask = resize_pair(image, mask, self.image_size)
         if self.augment is not None:
             image, mask = self._augmented(image, mask)
