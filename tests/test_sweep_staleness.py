@@ -7,6 +7,7 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import optuna  # the sweep extra: make test installs it, so missing is a failure, not a skip
 import pytest
 from conftest import CONF
 from hydra import compose, initialize_config_dir
@@ -19,7 +20,6 @@ from seg_f1.run_dir import RunDirTaken
 from seg_f1.study import open_storage
 from seg_f1.trials_plot import study_of
 
-optuna = pytest.importorskip("optuna", reason="needs the sweep extra")
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 from optuna.trial import TrialState  # noqa: E402
 

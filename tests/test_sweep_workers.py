@@ -15,13 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import optuna  # the sweep extra: make test installs it, so missing is a failure, not a skip
 import pytest
 from conftest import ROOT, TINY, run_env
 
 from seg_f1.results import read_result
 from seg_f1.sweep_report import report
 
-optuna = pytest.importorskip("optuna", reason="needs the sweep extra")
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402

@@ -111,7 +111,6 @@ def study_trials(sweep_dir: Path) -> list:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_interrupted_optuna_study_resumes_to_n_trials(tmp_path, data_dir):
-    pytest.importorskip("optuna", reason="needs the sweep extra")
     from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
     from optuna.trial import TrialState
 
@@ -148,6 +147,27 @@ def test_interrupted_optuna_study_resumes_to_n_trials(tmp_path, data_dir):
     assert f"optimizer.lr={after[2].params['optimizer.lr']}" in overrides
 
 
+@pytest.mark.slow
+def test_optuna_trials_run_as_submitit_jobs_and_report_every_epoch(tmp_path, data_dir):
+    """The worker stays in this process; each trial is a submitit job in its own process, which
+    reopens its trial from the storage to report val/f1 per epoch for pruning."""
+    from optuna.trial import TrialState
+
+    sweep_dir = tmp_path / "study"
+    result = run_train(
+        "-m", "hparams_search=optuna", "hydra/launcher=submitit_local",
+        "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep_dir}", "trainer.max_epochs=2",
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = study_trials(sweep_dir)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:
+        assert sorted(trial.intermediate_values) == [0, 1]
+        job = read_result(sweep_dir / str(trial.number) / "result.json")
+        assert job["status"] == "ok" and job["best"] == pytest.approx(trial.value)
+
+
 def compose_with(*overrides: str):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -165,8 +185,6 @@ def compose_with(*overrides: str):
 def test_every_swept_key_exists_for_every_swept_choice(search):
     """A sweep over a key the chosen loss lacks fails only when its job starts ("not in
     struct"); here every value of every group a search chooses must have every swept key."""
-    if search == "optuna":
-        pytest.importorskip("optuna", reason="needs the sweep extra")
     params = compose_with(f"hparams_search={search}").hydra.sweeper.params
     groups = {k: v for k, v in params.items() if (CONF / k).is_dir() or k == "experiment"}
     choices = [
