@@ -13,9 +13,10 @@ export NO_ALBUMENTATIONS_UPDATE ?= 1
 
 .PHONY: install postgres train test lint format clean ablation pruning-benchmark
 
-install: $(STAMP) postgres
+install: $(STAMP)
 
-# The sweep tests run a throwaway PostgreSQL server (Debian's package; initdb/pg_ctl, no service).
+# The Optuna worker tests run a throwaway PostgreSQL server (Debian's package; initdb/pg_ctl, no
+# service), so `make test` installs it when missing (apt-get: root); `make train` does not need it.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 		(apt-get update && apt-get install -y postgresql)
@@ -32,7 +33,7 @@ $(STAMP): pyproject.toml Makefile
 train: install
 	$(BIN)/python train.py $(ARGS)
 
-test: install
+test: install postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
