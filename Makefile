@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(subst $(eval) ,_,$(EXTRAS))
 export HF_HUB_OFFLINE ?= 1
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
-.PHONY: install postgres train test lint format clean ablation pruning-benchmark
+.PHONY: install postgres train test lint format clean ablation loss-search pruning-benchmark
 
 install: $(STAMP)
 
@@ -55,6 +55,17 @@ ablation: install
 	$(BIN)/python train.py -m hparams_search=ablation hydra.sweep.dir=$(ABLATION_DIR) \
 		'~callbacks.progress_bar' $(ABLATION_BUDGET)
 	$(BIN)/python -m seg_f1.ablation $(ABLATION_DIR) --out docs/ablation.md
+
+# The open search beside the table: Optuna (TPE) over loss family x dice_weight x lr x weight decay
+# at the same budget, hyperband-pruned (max_resource: the epochs of the first finished trial).
+# Rerun to resume; python -m seg_f1.sweep_report $(SEARCH_DIR) for its table and trials.png.
+SEARCH_DIR ?= outputs/loss_search
+SEARCH_TRIALS ?= 20
+loss-search: install
+	$(BIN)/python train.py -m hparams_search=optuna hydra/sweeper/pruner=hyperband \
+		hydra.sweeper.n_trials=$(SEARCH_TRIALS) hydra.sweeper.study_name=loss_search \
+		hydra.sweep.dir=$(SEARCH_DIR) '~callbacks.progress_bar' $(ABLATION_BUDGET)
+	$(BIN)/python -m seg_f1.sweep_report $(SEARCH_DIR)
 
 # 16 Optuna trials of at most 6 epochs, unpruned and with hyperband (docs/sweeps.md, Pruning)
 pruning-benchmark: install
