@@ -25,7 +25,8 @@ from seg_f1.data.folder import IMAGE_SUFFIXES, keyed
 from seg_f1.data.images import read_image
 from seg_f1.evaluate import to_tensor
 from seg_f1.inference import InputRecipe, load_model
-from seg_f1.palette import overlay
+from seg_f1.io import write_atomically
+from seg_f1.report.palette import overlay
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,7 @@ def batches(items: Iterator, size: int) -> Iterator[list]:
 
 
 def save_png(array: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(array).save(tmp, format="PNG")
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
 
 def run(cfg: DictConfig) -> list[Path]:

@@ -13,7 +13,6 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.table import Table
 from torch import Tensor
 
 from seg_f1.checkpoints import load_checkpoint
@@ -21,8 +20,9 @@ from seg_f1.config_checks import check_train_config
 from seg_f1.data import FaceParsingDataModule
 from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
-from seg_f1.metrics import f1_from_confusion
 from seg_f1.module import SegmentationModule
+from seg_f1.report.runs import f1_table
+from seg_f1.report.tables import rich_table
 from seg_f1.results import RunRecord, is_first_process, run_objective
 from seg_f1.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
 from seg_f1.resume_config import check_continued_config
@@ -99,7 +99,8 @@ def fit_and_test(
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=datamodule, ckpt_path=ckpt or None, verbose=False)
         if trainer.is_global_zero and "test" in module.last_confusion:
-            Console().print(f1_table(module.last_confusion["test"], module.class_names, "test"))
+            table = f1_table(module.last_confusion["test"], module.class_names, "test")
+            Console().print(rich_table(table))
     log.info("best %s = %.4f", cfg.optimized_metric, best)
     record.observe(trainer, module, best)
 
@@ -186,19 +187,3 @@ def best_score(trainer: L.Trainer, metric: str) -> float:
         raise RuntimeError(f"optimized_metric={metric!r} was never logged during fit")
     value = float(value.item() if isinstance(value, Tensor) else value)
     return value if math.isfinite(value) else float("nan")
-
-
-def f1_table(confmat: Tensor, class_names: list[str], split: str) -> Table:
-    """Per-class F1 with each class's share of the target pixels, for the console."""
-    per_class, mean = f1_from_confusion(confmat)
-    support = confmat.sum(1).double()
-    share = support / support.sum().clamp(min=1)
-    table = Table(title=f"{split} F1 per class (mean over foreground: {mean:.4f})")
-    for column in ("index", "class", "pixels", "F1"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    for index, name in enumerate(class_names):
-        f1 = per_class[index].item()
-        table.add_row(
-            str(index), name, f"{share[index].item():.2%}", "-" if math.isnan(f1) else f"{f1:.4f}"
-        )
-    return table

@@ -12,8 +12,9 @@ import torch
 from PIL import Image
 
 from seg_f1.inference import load_model
-from seg_f1.palette import colourise, palette
-from seg_f1.reports import curves_markdown, per_class_rows
+from seg_f1.metrics import per_class_rows
+from seg_f1.report.palette import colourise, palette
+from seg_f1.report.runs import curves_markdown
 from seg_f1.training import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,15 +8,12 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from seg_f1 import plots
 from seg_f1.callbacks.history import EpochHistory, finished_epoch_metrics
-from seg_f1.reports import (
-    curves_markdown,
-    per_class_rows,
-    rows_csv,
-    save_figure,
-    save_text,
-)
+from seg_f1.metrics import per_class_rows
+from seg_f1.report import figures
+from seg_f1.report.files import save_figure, save_text
+from seg_f1.report.runs import curves_markdown
+from seg_f1.report.tables import csv_text, record_table
 
 
 class RunReports(L.Callback):
@@ -42,22 +39,22 @@ class RunReports(L.Callback):
         if not trainer.is_global_zero:
             return
         root = Path(self.output_dir or trainer.default_root_dir)
-        figures = {"curves": plots.curves_figure(self.history.rows)}
+        made = {"curves": figures.curves_figure(self.history.rows)}
         save_text(curves_markdown(self.history.rows), root / "curves.md")
         confmat = pl_module.last_confusion.get("val")
         names = pl_module.class_names
         if confmat is not None:
             rows = per_class_rows(confmat, names)
-            save_text(rows_csv(rows), root / "per_class_f1.csv")
-            figures["per_class_f1"] = plots.per_class_f1_figure(
+            save_text(csv_text(record_table(rows)), root / "per_class_f1.csv")
+            made["per_class_f1"] = figures.per_class_f1_figure(
                 names, [r["f1"] for r in rows], [r["pixel_share"] for r in rows],
                 self.small_class_share,
             )  # fmt: skip
-            figures["confusion"] = plots.confusion_figure(confmat.numpy(), names)
+            made["confusion"] = figures.confusion_figure(confmat.numpy(), names)
         datamodule = trainer.datamodule
         if datamodule is not None and "val" in getattr(datamodule, "datasets", {}):
-            figures["predictions"] = self._predictions(pl_module, datamodule)
-        for name, fig in figures.items():
+            made["predictions"] = self._predictions(pl_module, datamodule)
+        for name, fig in made.items():
             for logger in trainer.loggers:
                 if isinstance(logger, TensorBoardLogger):
                     logger.experiment.add_figure(f"reports/{name}", fig, trainer.global_step)
@@ -74,7 +71,7 @@ class RunReports(L.Callback):
         pl_module.train(was_training)
         photos = [item["image"].permute(1, 2, 0).numpy() for item in items]
         targets = [item["mask"].cpu().numpy() for item in items]
-        return plots.predictions_figure(photos, targets, list(predicted), pl_module.class_names)
+        return figures.predictions_figure(photos, targets, list(predicted), pl_module.class_names)
 
     def state_dict(self) -> dict:
         return {"history": self.history.state_dict()}

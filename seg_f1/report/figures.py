@@ -1,4 +1,5 @@
-"""Figures of one run: curves, per-class F1, the confusion matrix and prediction overlays.
+"""Figures of one run (curves, per-class F1, the confusion matrix, prediction overlays) and of a
+sweep (objective per swept value, per epoch of each trial, per epoch of each configuration).
 
 Every function returns a matplotlib Figure (Agg, no display) so callers can save it or hand it
 to TensorBoard.
@@ -7,7 +8,8 @@ to TensorBoard.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -16,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from seg_f1.palette import overlay  # noqa: E402
+from seg_f1.report.palette import overlay  # noqa: E402
 
 
 def curves_figure(rows: list[dict[str, float]]) -> Figure:
@@ -86,5 +88,71 @@ def predictions_figure(
             ax.imshow(panel)
             ax.set_title(title)
             ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# a line: its label and, per point, x, mean and standard deviation
+Series = tuple[str, Sequence[Any], Sequence[float], Sequence[float]]
+
+
+def sweep_figure(panels: Sequence[tuple[str | None, Sequence[Series]]], metric: str) -> Figure:
+    """One panel per numeric swept parameter (``None``: configurations side by side, no line
+    between them, as categories have no order), error bars one standard deviation."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (key, lines) in zip(axes[0], panels, strict=True):
+        for label, xs, means, stds in lines:
+            style = "-" if key else "none"
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, linestyle=style, label=label)
+        ax.set_xlabel(key or "configuration")
+        ax.set_ylabel(metric)
+        if key is None:
+            plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        elif len(lines) > 1:
+            ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def trials_figure(study: Any, metric: str) -> Figure:
+    """The objective per epoch of every Optuna trial (its reported intermediate values), pruned
+    trials dashed."""
+    from optuna.trial import TrialState
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {TrialState.COMPLETE: "-", TrialState.PRUNED: "--"}
+    for trial in study.get_trials(deepcopy=False):
+        steps = sorted(trial.intermediate_values)
+        if not steps:
+            continue
+        values = [trial.intermediate_values[s] for s in steps]
+        ax.plot([s + 1 for s in steps], values, styles.get(trial.state, ":"), marker=".",
+                alpha=0.8, label=f"{trial.number} {trial.state.name.lower()}")  # fmt: skip
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{study.study_name}: {metric} per epoch (dashed: pruned)")
+    ax.grid(alpha=0.3)
+    if len(ax.lines) <= 20:
+        ax.legend(fontsize="x-small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def mean_band_figure(series: Sequence[Series], labels: Mapping[str, str]) -> Figure:
+    """Per epoch, each line's mean with a band of one standard deviation; ``labels`` gives the
+    axes' ``xlabel``, ``ylabel`` and ``title``."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, epochs, means, sds in series:
+        (line,) = ax.plot(epochs, means, marker="o", markersize=3, label=label)
+        lows = [m - s for m, s in zip(means, sds, strict=True)]
+        highs = [m + s for m, s in zip(means, sds, strict=True)]
+        ax.fill_between(epochs, lows, highs, color=line.get_color(), alpha=0.15)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(**labels)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
