@@ -10,13 +10,15 @@ from torch import Tensor
 from seg_f1.metrics import f1_from_confusion, per_class_rows
 from seg_f1.report.tables import Column, Table, decimals4, markdown
 
-CURVE_KEYS = ("train/loss", "train/f1", "val/loss", "val/f1")
+CURVE_COLUMNS = ("train/loss", "train/f1", "val/loss", "val/f1")
 
 
 def curves_markdown(rows: list[dict[str, float]]) -> str:
     """One row per epoch, loss and F1 per split."""
-    columns = [Column("epoch"), *(Column(key, decimals4) for key in CURVE_KEYS)]
-    values = [[int(row["epoch"]), *(row.get(key, math.nan) for key in CURVE_KEYS)] for row in rows]
+    columns = [Column("epoch"), *(Column(key, decimals4) for key in CURVE_COLUMNS)]
+    values = [
+        [int(row["epoch"]), *(row.get(key, math.nan) for key in CURVE_COLUMNS)] for row in rows
+    ]
     return markdown(Table(columns, values))
 
 
