@@ -19,13 +19,12 @@ from torch import Tensor, nn
 
 from seg_f1.checkpoints import load_checkpoint
 from seg_f1.data.datamodule import IMAGENET_MEAN, IMAGENET_STD
+from seg_f1.data.labels import SPLITS
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
 from seg_f1.resume import capture_rng_states, restore_rng_states
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
 
 # Lightning warns whenever a module overrides this hook and a datamodule is passed; the
 # datamodule never overrides it, so the module's normalisation is the one that runs.
