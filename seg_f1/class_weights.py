@@ -22,12 +22,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from seg_f1.losses.class_weights import (
-    ClassCounts,
-    compute_class_weights,
-    count_pixels,
-    save_class_weights,
-)
+from seg_f1.data.pixel_counts import ClassCounts, count_pixels
+from seg_f1.losses.class_weights import compute_class_weights, save_class_weights
 
 _OWN_KEYS = ("method", "beta")
 
