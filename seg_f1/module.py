@@ -142,7 +142,10 @@ class SegmentationModule(L.LightningModule):
     ) -> None:
         super().__init__()
         if on_nan not in ("skip", "stop"):
-            raise ValueError(f"trainer.on_nan must be 'skip' or 'stop', got {on_nan!r}")
+            raise ValueError(
+                f"model.on_nan (until this release trainer.on_nan) must be 'skip' or 'stop', "
+                f"got {on_nan!r}"
+            )
         self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler", "run_config"])
         self.class_names = list(class_names)
         self.net = create_network(
@@ -221,9 +224,9 @@ class SegmentationModule(L.LightningModule):
             f"on batch {', '.join(map(str, batch.get('name', [])))}"
         )
         if self.hparams.on_nan == "stop":
-            raise FloatingPointError(message + "; stopped (trainer.on_nan=stop)")
+            raise FloatingPointError(message + "; stopped (model.on_nan=stop)")
         self.skipped_steps += 1
-        log.warning("%s; step skipped (trainer.on_nan=skip)", message)
+        log.warning("%s; step skipped (model.on_nan=skip)", message)
         return None
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
