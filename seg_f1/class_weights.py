@@ -21,12 +21,8 @@ import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
 
-from seg_f1.losses.class_weights import (
-    ClassCounts,
-    compute_class_weights,
-    count_pixels,
-    save_class_weights,
-)
+from seg_f1.data.pixel_counts import ClassCounts, count_pixels
+from seg_f1.losses.class_weights import compute_class_weights, save_class_weights
 from seg_f1.report.tables import Column, Table, rich_table
 
 _OWN_KEYS = ("method", "beta")

@@ -21,9 +21,9 @@ from PIL import Image
 from rich.console import Console
 
 from seg_f1.data.folder import Sample
+from seg_f1.data.pixel_counts import count_pixels
 from seg_f1.data.validation import find_problems
 from seg_f1.io import write_atomically
-from seg_f1.losses.class_weights import count_pixels
 from seg_f1.report.tables import Column, Table, rich_table
 
 

@@ -18,6 +18,7 @@ from torch import Tensor
 from seg_f1.checkpoints import load_checkpoint
 from seg_f1.config_checks import check_train_config
 from seg_f1.data import FaceParsingDataModule
+from seg_f1.deprecated import move_deprecated_keys
 from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.module import SegmentationModule
@@ -39,6 +40,7 @@ def train(cfg: DictConfig) -> float:
     ``<output_dir>/result.json``; in a multirun a failed run returns NaN instead of raising, so
     the sweep goes on (``seg_f1.results``).
     """
+    move_deprecated_keys(cfg)
     output_dir = cfg.paths.output_dir
     claim = claimed(output_dir, continues_in_place(cfg)) if is_first_process() else nullcontext()
     with claim:
@@ -132,7 +134,6 @@ def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> Segmenta
         loss=loss,
         optimizer=hydra.utils.instantiate(cfg.optimizer),
         scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        on_nan=cfg.trainer.get("on_nan", "skip"),
         mean=datamodule.mean,
         std=datamodule.std,
         _convert_="all",
@@ -167,8 +168,8 @@ def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Tra
     for logger in loggers:
         if isinstance(logger, ResumableCSVLogger):
             logger.resume_from_step = resume_from_step
+    move_deprecated_keys(cfg)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer_kwargs.pop("on_nan", None)  # the module's setting, not a Trainer argument
     plugins = [*(trainer_kwargs.pop("plugins", None) or []), AtomicCheckpointIO()]
     return hydra.utils.instantiate(
         trainer_kwargs, callbacks=callbacks, logger=loggers or False, plugins=plugins

@@ -14,7 +14,9 @@ import pytest
 from conftest import ROOT, run_env
 from PIL import Image
 
-from seg_f1.data.synthetic import CLASSES, FLIP_PAIRS, LABEL, SyntheticFaces, make_sample
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_FLIP_PAIRS as FLIP_PAIRS
+from seg_f1.data.synthetic import LABEL, SyntheticFaces, make_sample
 from seg_f1.data.transforms import PairedHorizontalFlip
 
 NUM_SAMPLES = 300

@@ -26,16 +26,11 @@ import numpy as np
 from PIL import Image
 
 from seg_f1.data.folder import Sample, list_pairs
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES, SPLITS
 
 log = logging.getLogger(__name__)
 
-CLASSES = (
-    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear",
-    "r_ear", "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
-)  # fmt: skip
-LABEL = {name: index for index, name in enumerate(CLASSES)}
-FLIP_PAIRS = (("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear"))
-SPLITS = ("train", "val", "test")
+LABEL = {name: index for index, name in enumerate(CELEBAMASK_HQ_CLASSES)}
 GENERATOR_VERSION = 5  # bump when drawing changes, so old caches are not reused
 
 Shape = np.ndarray  # boolean mask, H x W
@@ -329,6 +324,10 @@ class SyntheticFaces:
                 image, mask = make_sample(self.seed, split, index, self.image_size)
                 Image.fromarray(image).save(out / split / "images" / f"{index:05d}.png")
                 Image.fromarray(mask).save(out / split / "masks" / f"{index:05d}.png")
-        manifest = {**asdict(self), "version": GENERATOR_VERSION, "classes": list(CLASSES)}
+        manifest = {
+            **asdict(self),
+            "version": GENERATOR_VERSION,
+            "classes": list(CELEBAMASK_HQ_CLASSES),
+        }
         del manifest["root"]
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
