@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
-import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
@@ -22,21 +21,14 @@ from torch import Tensor
 
 from seg_f1.data.dataset import read_fitting_photo, read_mask, resize_pair
 from seg_f1.data.transforms import swap_lut
-from seg_f1.inference import InputRecipe, load_model
+from seg_f1.inference import InputRecipe, load_model, to_tensor
 from seg_f1.metrics import ConfusionMatrix, summary_rows
-from seg_f1.module import channel_vector, normalise_pixels
 from seg_f1.report.files import save_text
 from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
 
 log = logging.getLogger(__name__)
 
 TTA_MODES = ("none", "flip")
-
-
-def to_tensor(images: Sequence[np.ndarray], recipe: InputRecipe) -> Tensor:
-    """uint8 [H, W, 3] photos of the model size -> a normalised [B, 3, H, W] batch."""
-    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-    return normalise_pixels(batch, channel_vector(recipe.mean), channel_vector(recipe.std))
 
 
 @torch.no_grad()

@@ -23,8 +23,7 @@ from rich.progress import track
 
 from seg_f1.data.folder import IMAGE_SUFFIXES, keyed
 from seg_f1.data.images import read_image
-from seg_f1.evaluate import to_tensor
-from seg_f1.inference import InputRecipe, load_model
+from seg_f1.inference import InputRecipe, load_model, to_tensor
 from seg_f1.io import write_atomically
 from seg_f1.report.palette import overlay
 
