@@ -100,7 +100,7 @@ def test_a_run_diagnoses_its_curves_and_the_notebook_replays_them(
     notebook = nbformat.read(ROOT / "notebooks" / "loss_vs_f1.ipynb", as_version=4)
     monkeypatch.setenv("RUN_DIR", str(tmp_path))
     where = {"metadata": {"path": str(ROOT / "notebooks")}}  # Jupyter's default folder
-    NotebookClient(notebook, timeout=120, resources=where).execute()
+    NotebookClient(notebook, timeout=300, resources=where).execute()  # imports Lightning
     outputs = "".join(
         out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", [])
     )
