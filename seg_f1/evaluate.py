@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.progress import track
 from torch import Tensor
 
 from seg_f1.data.dataset import read_fitting_photo, read_mask, resize_pair
@@ -52,6 +53,7 @@ def evaluate_samples(
     at_original_size: bool = False,
     batch_size: int = 8,
     mask_size: str = "scaled",
+    progress: bool = True,
 ) -> Tensor:
     """The split's accumulated confusion matrix. A mask that does not fit its photo is refused
     as in training (``mask_size``, see ``check_mask_size``), not resized into a score."""
@@ -60,7 +62,9 @@ def evaluate_samples(
     swap = torch.from_numpy(swap_lut(recipe.flip_pairs, class_names)[: len(class_names)]).long()
     swap = swap if tta == "flip" else None
     total = ConfusionMatrix(len(class_names), ignore_index)
-    for start in range(0, len(samples), batch_size):
+    starts = range(0, len(samples), batch_size)
+    what = f"evaluating {len(samples)} images"
+    for start in track(starts, description=what, disable=not progress, transient=True):
         chunk = samples[start : start + batch_size]
         originals = [read_mask(sample.mask) for sample in chunk]
         resized = [
@@ -96,7 +100,7 @@ def run(cfg: DictConfig) -> dict:
     samples = datamodule.checked_samples(cfg.split)
     confmat = evaluate_samples(
         model, recipe, samples, model.class_names, datamodule.ignore_index, cfg.tta,
-        cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size,
+        cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size, cfg.progress,
     )  # fmt: skip
     rows = summary_rows(confmat, model.class_names)
     title = (

@@ -29,6 +29,19 @@ def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
         raise
 
 
+def staging_directory(parent: Path, prefix: str) -> Path:
+    """A new uniquely named folder in ``parent`` for a cache being built, made as ``mkdir`` makes
+    folders (the umask's permissions, not ``mkdtemp``'s owner-only 0700), so once renamed into
+    place a teammate on a shared machine can read the cache."""
+    while True:
+        path = Path(parent) / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+
+
 def fingerprint(files: dict[str, os.stat_result]) -> str:
     """A digest of each file's name, size and mtime: it changes when any file is rewritten."""
     rows = sorted((name, st.st_size, st.st_mtime_ns) for name, st in files.items())

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from matplotlib.figure import Figure
 
 from seg_f1 import CONF_DIR
 from seg_f1.report.figures import sweep_figure, trials_figure
@@ -193,9 +194,29 @@ def best_experiment_yaml(params: dict[str, str], source: str, conf_dir: Path = C
     )
 
 
-def plot(trials: list[Trial], keys: list[str], path: Path, metric: str = "val/f1") -> None:
+def sampled_and_log_keys(multirun_dir: Path) -> tuple[bool, set[str]]:
+    """Whether the sweep's sweeper samples its trials (Optuna: no order to draw a line along),
+    and the parameters it searches on a log scale (``tag(log, ...)``)."""
+    path = multirun_dir / "multirun.yaml"
+    if not path.is_file():
+        return False, set()
+    sweeper = (yaml.safe_load(path.read_text()) or {}).get("hydra", {}).get("sweeper", {})
+    params = sweeper.get("params") or {}
+    log_keys = {key for key, spec in params.items() if "tag(log" in str(spec).replace(" ", "")}
+    return "optuna" in str(sweeper.get("_target_", "")).lower(), log_keys
+
+
+def spans_decades(trials: list[Trial], key: str) -> bool:
+    """Positive values a hundredfold apart read best on a log axis (a grid of learning rates)."""
+    values = [as_number(t.params.get(key, "")) for t in trials if t.ok]
+    positive = [v for v in values if v is not None and v > 0]
+    return len(positive) == len(values) > 1 and max(positive) >= 100 * min(positive)
+
+
+def plot(trials: list[Trial], keys: list[str], source: Path, metric: str = "val/f1") -> Figure:
     """val/f1 against each numeric swept parameter, one line per value of the categorical
-    ones; points are means over the remaining trials (seeds, other numbers), bars their std."""
+    ones; points are means over the remaining trials (seeds, other numbers), bars their std.
+    Sampled trials stay unjoined points; log-searched or decade-spanning values get log axes."""
     done = [t for t in trials if t.ok]
     keys = [k for k in keys if k != "seed"]
     numeric = [k for k in keys if all(as_number(t.params.get(k, "")) is not None for t in done)]
@@ -213,7 +234,10 @@ def plot(trials: list[Trial], keys: list[str], path: Path, metric: str = "val/f1
             means, stds = zip(*(mean_std(points[x]) for x in xs), strict=True)
             series.append((label, xs, means, stds))
         panels.append((key, series))
-    save_figure(sweep_figure(panels, metric), path)
+    sampled, log_keys = sampled_and_log_keys(source)
+    log_keys |= {key for key in numeric if spans_decades(done, key)}
+    title = f"sweep {source}: best {metric} of {len(done)} finished trials"
+    return sweep_figure(panels, metric, title, sorted(log_keys), joined=not sampled)
 
 
 def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict[str, str]:
@@ -279,7 +303,7 @@ def report(multirun_dir: Path, out_dir: Path | None = None, conf_dir: Path = CON
     for name, text in files.items():
         save_text(text, out_dir / name)
     if any(t.ok for t in trials):
-        plot(trials, swept_keys(trials), out_dir / "sweep.png")
+        save_figure(plot(trials, swept_keys(trials), multirun_dir), out_dir / "sweep.png")
     study, metric, why_not = study_of(multirun_dir)
     if study is not None:
         save_figure(trials_figure(study, metric), out_dir / "trials.png")

@@ -22,6 +22,7 @@ from seg_f1.deprecated import move_deprecated_keys
 from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.module import SegmentationModule
+from seg_f1.quiet import quiet_lightning
 from seg_f1.report.runs import f1_table
 from seg_f1.report.tables import rich_table
 from seg_f1.results import RunRecord, is_first_process, run_objective
@@ -163,6 +164,7 @@ def check_optimized_metric(name: str, module: SegmentationModule) -> None:
 
 def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Trainer:
     """``resume_from_step`` tells CSV loggers which rows of an earlier run to keep."""
+    quiet_lightning()
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
     for logger in loggers:

@@ -7,6 +7,7 @@ slopes place the run in one of four cases; ``0`` means no case fits (e.g. a plat
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -163,7 +164,8 @@ def render_markdown(verdicts: list[Verdict], window: int, thresholds: Thresholds
 
 class CurveDiagnosis(L.Callback):
     """Logs ``diag/case`` per finished epoch once ``window`` epochs exist, prints the verdict,
-    and writes ``<output_dir>/diagnosis.md`` at the end of fit."""
+    and writes ``<output_dir>/diagnosis.md`` at the end of fit, with ``diagnosis.json`` beside
+    it: the window, thresholds and verdicts, so a replay (the notebook) uses the same ones."""
 
     def __init__(
         self,
@@ -218,6 +220,9 @@ class CurveDiagnosis(L.Callback):
         if trainer.is_global_zero:
             root = Path(self.output_dir or trainer.default_root_dir)
             save_text(self.report(), root / self.filename)
+            settings = {"window": self.window, "thresholds": asdict(self.thresholds),
+                        "verdicts": [asdict(v) for v in self.verdicts]}  # fmt: skip
+            save_text(json.dumps(settings, indent=2), (root / self.filename).with_suffix(".json"))
 
     def report(self) -> str:
         return render_markdown(self.verdicts, self.window, self.thresholds)

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from rich.progress import track
 
 from seg_f1.data.folder import Sample, list_pairs
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES, SPLITS
+from seg_f1.io import staging_directory
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class SyntheticFaces:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(target.parent)
-        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(), dir=target.parent))
+        staging = staging_directory(target.parent, _staging_prefix())
         try:
             self._write(staging)
             os.replace(staging, target)
@@ -317,13 +318,15 @@ class SyntheticFaces:
         return target
 
     def _write(self, out: Path) -> None:
-        for split, count in self.counts().items():
+        for split in self.counts():
             (out / split / "images").mkdir(parents=True)
             (out / split / "masks").mkdir(parents=True)
-            for index in range(count):
-                image, mask = make_sample(self.seed, split, index, self.image_size)
-                Image.fromarray(image).save(out / split / "images" / f"{index:05d}.png")
-                Image.fromarray(mask).save(out / split / "masks" / f"{index:05d}.png")
+        items = [(split, i) for split, count in self.counts().items() for i in range(count)]
+        what = f"generating synthetic faces ({self.image_size}px, once)"
+        for split, index in track(items, description=what, transient=True):
+            image, mask = make_sample(self.seed, split, index, self.image_size)
+            Image.fromarray(image).save(out / split / "images" / f"{index:05d}.png")
+            Image.fromarray(mask).save(out / split / "masks" / f"{index:05d}.png")
         manifest = {
             **asdict(self),
             "version": GENERATOR_VERSION,

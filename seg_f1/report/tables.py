@@ -83,7 +83,8 @@ def csv_text(table: Table) -> str:
 
 
 def rich_table(table: Table) -> rich.table.Table:
-    shown = rich.table.Table(title=table.title or None)
+    """At least as wide as its title, so the title is never wrapped mid-number."""
+    shown = rich.table.Table(title=table.title or None, min_width=len(table.title))
     for column in table.columns:
         shown.add_column(column.name, justify=column.align)
     for row in table.texts():
