@@ -22,9 +22,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from seg_f1.io import write_atomically
+from seg_f1.report.figures import mean_band_figure
+from seg_f1.report.files import save_figure, save_text
+from seg_f1.report.jobs import mean_std, parse_overrides
+from seg_f1.report.tables import markdown_lines, text_table
 from seg_f1.results import RESULT_FILE, read_result
-from seg_f1.sweep_report import mean_std, parse_overrides
 
 # (experiment, label), in the order of the table
 ROWS = [
@@ -44,6 +46,11 @@ EARLY_EPOCH = 4
 SMALLEST = 5
 CONFIDENCE = 0.95
 NOT_BUDGET = ("experiment", "seed", "hparams_search", "hydra", "paths", "~")
+CURVE_AXES = {
+    "xlabel": "epoch",
+    "ylabel": "val F1 (mean over foreground classes)",
+    "title": "Loss ablation: val F1 per epoch, mean ± 1 sd over seeds",
+}
 
 
 @dataclass(frozen=True)
@@ -212,8 +219,8 @@ def budget_table(job_dir: Path) -> list[str]:
             value = "all"
         elif value is None:
             value = "null"
-        rows.append(f"| {label} | `{value}` |")
-    return ["| budget | value |", "|---|---|", *rows, ""]
+        rows.append([label, f"`{value}`"])
+    return [*markdown_lines(text_table(["budget", "value"], rows)), ""]
 
 
 # (config key, how the report names it): the budget every run shared, read from a job's config
@@ -231,66 +238,56 @@ BUDGET_KEYS = [
 
 
 def end_table(sweep: Sweep) -> list[str]:
-    lines = [
-        "| configuration | test F1 (mean ± std) | seeds | best val F1 | training time per run |",
-        "|---|---|---|---|---|",
-    ]
+    header = ["configuration", "test F1 (mean ± std)", "seeds", "best val F1",
+              "training time per run"]  # fmt: skip
+    rows = []
     for experiment, label in ROWS:
         jobs = sweep.jobs.get(experiment, {})
         if not jobs:
-            lines.append(f"| {label} | not run | 0 of {len(sweep.seeds)} | | |")
+            rows.append([label, "not run", f"0 of {len(sweep.seeds)}", None, None])
             continue
         mean, std = mean_std([job.test_f1 for job in jobs.values()])
         val = statistics.fmean(job.val_f1 for job in jobs.values())
         wall = statistics.fmean(job.wall_s for job in jobs.values())
-        lines.append(
-            f"| {label} | {mean:.4f} ± {std:.4f} | {len(jobs)} of {len(sweep.seeds)} | "
-            f"{val:.4f} | {wall:.0f} s |"
-        )
-    return [*lines, ""]
+        rows.append([label, f"{mean:.4f} ± {std:.4f}", f"{len(jobs)} of {len(sweep.seeds)}",
+                     f"{val:.4f}", f"{wall:.0f} s"])  # fmt: skip
+    return [*markdown_lines(text_table(header, rows)), ""]
 
 
 def verdict_table(sweep: Sweep, reference: str, early_epoch: int) -> list[str]:
     """Paired differences against one reference, early (val F1) and at the end (test F1)."""
     base = sweep.jobs.get(reference, {})
-    lines = [
-        f"### Against {LABELS[reference]}",
-        "",
-        f"| configuration | val F1 after epoch {early_epoch}: faster? | "
-        "test F1 at the end: better? |",
-        "|---|---|---|",
-    ]
+    lines = [f"### Against {LABELS[reference]}", ""]
     if not base:
-        return [*lines[:2], f"{LABELS[reference]} has no finished run: no comparison.", ""]
+        return [*lines, f"{LABELS[reference]} has no finished run: no comparison.", ""]
+    header = ["configuration", f"val F1 after epoch {early_epoch}: faster?",
+              "test F1 at the end: better?"]  # fmt: skip
+    rows = []
     for experiment, label in ROWS:
         jobs = sweep.jobs.get(experiment, {})
         if experiment == reference or not jobs:
             continue
         early = paired_difference(early_points(jobs, early_epoch), early_points(base, early_epoch))
         end = paired_difference(end_points(jobs), end_points(base))
-        lines.append(
-            f"| {label} | {_cell(early, 'faster', 'slower')} | {_cell(end, 'better', 'worse')} |"
-        )
-    return [*lines, ""]
+        rows.append([label, _cell(early, "faster", "slower"), _cell(end, "better", "worse")])
+    return [*lines, *markdown_lines(text_table(header, rows)), ""]
 
 
 def expectation_table(sweep: Sweep) -> list[str]:
     """The note's expected gains beside the measured paired gain at the end point."""
-    lines = [
-        "| configuration | against | expected (reference, not measured here) | "
-        "measured gain at the end | held? |",
-        "|---|---|---|---|---|",
-    ]
+    header = ["configuration", "against", "expected (reference, not measured here)",
+              "measured gain at the end", "held?"]  # fmt: skip
+    rows = []
     for expectation in EXPECTATIONS:
         jobs, base = (
             sweep.jobs.get(e, {}) for e in (expectation.experiment, expectation.reference)
         )
         diff = paired_difference(end_points(jobs), end_points(base)) if jobs and base else None
-        lines.append(
-            f"| {LABELS[expectation.experiment]} | {LABELS[expectation.reference]} | "
-            f"{expectation.stated} | {_relative(diff, base)} | {_held(expectation, diff, base)} |"
+        labels = [LABELS[expectation.experiment], LABELS[expectation.reference]]
+        rows.append(
+            [*labels, expectation.stated, _relative(diff, base), _held(expectation, diff, base)]
         )
-    return [*lines, ""]
+    return [*markdown_lines(text_table(header, rows)), ""]
 
 
 def _relative(diff: PairedDifference | None, base: dict[int, Job]) -> str:
@@ -321,22 +318,24 @@ def _held(expectation: Expectation, diff: PairedDifference | None, base: dict[in
 
 def smallest_table(sweep: Sweep) -> list[str]:
     small = smallest_classes(sweep.pixels)
-    lines = [
-        f"## Test F1 of the {len(small)} smallest classes at the end (mean over seeds)",
-        "",
-        "| configuration | " + " | ".join(small) + " |",
-        "|---|" + "---|" * len(small),
-    ]
+    rows = []
     for experiment, label in ROWS:
         jobs = sweep.jobs.get(experiment, {})
         if jobs:
             cells = [
                 _mean([j.per_class[n] for j in jobs.values() if n in j.per_class]) for n in small
             ]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            rows.append([label, *cells])
     share = sum(sweep.pixels.values()) or 1.0
     sizes = ", ".join(f"{name} {sweep.pixels[name] / share:.2%}" for name in small)
-    return [*lines, "", f"Their share of the test pixels: {sizes}.", ""]
+    return [
+        f"## Test F1 of the {len(small)} smallest classes at the end (mean over seeds)",
+        "",
+        *markdown_lines(text_table(["configuration", *small], rows)),
+        "",
+        f"Their share of the test pixels: {sizes}.",
+        "",
+    ]
 
 
 def missing_seeds(sweep: Sweep) -> list[str]:
@@ -410,30 +409,16 @@ def render(
 
 def curves_figure(sweep: Sweep):
     """``val/f1`` per epoch for every configuration: mean over seeds with a ±1 sd band."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, ax = plt.subplots(figsize=(8, 5))
+    series = []
     for experiment, label in ROWS:
         jobs = sweep.jobs.get(experiment, {})
         epochs = sorted({e for job in jobs.values() for e in job.curve})
         if not epochs:
             continue
         points = [[j.curve[e] for j in jobs.values() if e in j.curve] for e in epochs]
-        means = [statistics.fmean(p) for p in points]
-        sds = [statistics.stdev(p) if len(p) > 1 else 0.0 for p in points]
-        (line,) = ax.plot(epochs, means, marker="o", markersize=3, label=f"{label} (n={len(jobs)})")
-        lows = [m - s for m, s in zip(means, sds, strict=True)]
-        highs = [m + s for m, s in zip(means, sds, strict=True)]
-        ax.fill_between(epochs, lows, highs, color=line.get_color(), alpha=0.15)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("val F1 (mean over foreground classes)")
-    ax.set_title("Loss ablation: val F1 per epoch, mean ± 1 sd over seeds")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
+        spreads = [mean_std(p) for p in points]
+        series.append((f"{label} (n={len(jobs)})", epochs, *zip(*spreads, strict=True)))
+    return mean_band_figure(series, CURVE_AXES)
 
 
 def _mean(values: list[float]) -> str:
@@ -453,15 +438,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"ablation: no such multirun directory {args.multirun_dir}\n")
     if args.early_epoch < 1:
         parser.exit(2, f"ablation: --early-epoch must be >= 1, got {args.early_epoch}\n")
-    from seg_f1.reports import save_figure
-
     sweep = load(args.multirun_dir)
     curves = args.curves or args.out.parent / "img" / "ablation_curves.png"
-    curves.parent.mkdir(parents=True, exist_ok=True)
     save_figure(curves_figure(sweep), curves)
     link = os.path.relpath(curves.resolve(), args.out.parent.resolve())
     text = render(sweep, args.multirun_dir, args.early_epoch, curves_png=link)
-    write_atomically(args.out, lambda tmp: tmp.write_text(text))
+    save_text(text, args.out)
     print(text)
 
 

@@ -20,14 +20,10 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.table import Table
 
-from seg_f1.losses.class_weights import (
-    ClassCounts,
-    compute_class_weights,
-    count_pixels,
-    save_class_weights,
-)
+from seg_f1.data.pixel_counts import ClassCounts, count_pixels
+from seg_f1.losses.class_weights import compute_class_weights, save_class_weights
+from seg_f1.report.tables import Column, Table, rich_table
 
 _OWN_KEYS = ("method", "beta")
 
@@ -42,24 +38,25 @@ def main(cfg: DictConfig) -> None:
     weights = compute_class_weights(counts, method, beta=cfg.get("beta", 0.999), class_names=names)
     pt_path, json_path = save_class_weights(weights, counts, names, method, datamodule.data_root)
     console = Console()
-    console.print(weights_table(names, counts, weights, method))
+    console.print(rich_table(weights_table(names, counts, weights, method)))
     console.print(f"wrote {pt_path} and {json_path}")
 
 
 def weights_table(names: list[str], counts: ClassCounts, weights: np.ndarray, method: str) -> Table:
-    table = Table(title=f"{method} class weights over {counts.num_images} training masks")
-    for column in ("index", "class", "pixels", "frequency", "images", "weight"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    for index, name in enumerate(names):
-        table.add_row(
-            str(index),
-            name,
-            f"{counts.pixels[index]:,}",
-            f"{counts.frequency[index]:.4%}",
-            str(counts.images_with_class[index]),
-            f"{weights[index]:.3f}",
-        )
-    return table
+    columns = [
+        Column("index"),
+        Column("class", align="left"),
+        Column("pixels", "{:,}".format),
+        Column("frequency", "{:.4%}".format),
+        Column("images"),
+        Column("weight", "{:.3f}".format),
+    ]
+    rows = [
+        [index, name, counts.pixels[index], counts.frequency[index],
+         counts.images_with_class[index], weights[index]]
+        for index, name in enumerate(names)
+    ]  # fmt: skip
+    return Table(columns, rows, f"{method} class weights over {counts.num_images} training masks")
 
 
 def as_hydra_additions(argv: list[str]) -> list[str]:

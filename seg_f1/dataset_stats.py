@@ -19,12 +19,12 @@ import hydra
 from omegaconf import DictConfig
 from PIL import Image
 from rich.console import Console
-from rich.table import Table
 
 from seg_f1.data.folder import Sample
+from seg_f1.data.pixel_counts import count_pixels
 from seg_f1.data.validation import find_problems
 from seg_f1.io import write_atomically
-from seg_f1.losses.class_weights import count_pixels
+from seg_f1.report.tables import Column, Table, rich_table
 
 
 def _sizes(paths: Sequence[Path]) -> dict[str, int]:
@@ -40,7 +40,7 @@ def split_stats(samples: Sequence[Sample], class_names: Sequence[str], ignore_in
     rejected = find_problems(samples, len(class_names), ignore_index, validate="full")
     bad = {r.sample for r in rejected}
     good = [s for s in samples if s not in bad]
-    counts = count_pixels([s.mask for s in good], len(class_names), ignore_index, progress=False)
+    counts = count_pixels([s.mask for s in good], len(class_names), ignore_index, progress=True)
     classes = {}
     for index, name in enumerate(class_names):
         present = int(counts.images_with_class[index])
@@ -82,17 +82,18 @@ def write_json(path: Path, report: dict) -> None:
 
 
 def stats_table(split: str, report: dict) -> Table:
-    table = Table(title=f"{split}: {report['images']} images, {len(report['rejected'])} rejected")
-    for column in ("class", "pixel freq", "in images", "mean area when present"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    for name, row in report["classes"].items():
-        table.add_row(
-            name,
-            f"{row['pixel_frequency']:.4%}",
-            f"{row['image_share']:.1%}",
-            f"{row['mean_area_when_present']:.3%}",
-        )
-    return table
+    columns = [
+        Column("class", align="left"),
+        Column("pixel freq", "{:.4%}".format),
+        Column("in images", "{:.1%}".format),
+        Column("mean area when present", "{:.3%}".format),
+    ]
+    rows = [
+        [name, row["pixel_frequency"], row["image_share"], row["mean_area_when_present"]]
+        for name, row in report["classes"].items()
+    ]
+    title = f"{split}: {report['images']} images, {len(report['rejected'])} rejected"
+    return Table(columns, rows, title)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
@@ -104,7 +105,7 @@ def main(cfg: DictConfig) -> None:
     write_json(path, report)
     console = Console()
     for split, split_report in report["splits"].items():
-        console.print(stats_table(split, split_report))
+        console.print(rich_table(stats_table(split, split_report)))
         for rejection in split_report["rejected"]:
             console.print(f"rejected {rejection['name']}: {rejection['reason']}")
     console.print(f"wrote {path}")

@@ -9,34 +9,27 @@ original resolution and with flip test-time augmentation.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
-import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from rich.console import Console
-from rich.table import Table
+from rich.progress import track
 from torch import Tensor
 
 from seg_f1.data.dataset import read_fitting_photo, read_mask, resize_pair
 from seg_f1.data.transforms import swap_lut
-from seg_f1.inference import InputRecipe, load_model
-from seg_f1.module import channel_vector, normalise_pixels
-from seg_f1.reports import per_class_rows, rows_csv, rows_markdown, save_text
+from seg_f1.inference import InputRecipe, load_model, to_tensor
+from seg_f1.metrics import ConfusionMatrix, summary_rows
+from seg_f1.report.files import save_text
+from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
 
 log = logging.getLogger(__name__)
 
 TTA_MODES = ("none", "flip")
-
-
-def to_tensor(images: Sequence[np.ndarray], recipe: InputRecipe) -> Tensor:
-    """uint8 [H, W, 3] photos of the model size -> a normalised [B, 3, H, W] batch."""
-    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-    return normalise_pixels(batch, channel_vector(recipe.mean), channel_vector(recipe.std))
 
 
 @torch.no_grad()
@@ -50,13 +43,6 @@ def probabilities(model: torch.nn.Module, batch: Tensor, swap: Tensor | None = N
     return (probs + mirrored) / 2
 
 
-def confusion(prediction: Tensor, target: Tensor, num_classes: int, ignore_index: int) -> Tensor:
-    """[C, C] counts, rows target and columns prediction, over the pixels not ignored."""
-    keep = target != ignore_index
-    index = target[keep].long() * num_classes + prediction[keep].long()
-    return torch.bincount(index, minlength=num_classes**2).view(num_classes, num_classes)
-
-
 def evaluate_samples(
     model: torch.nn.Module,
     recipe: InputRecipe,
@@ -67,6 +53,7 @@ def evaluate_samples(
     at_original_size: bool = False,
     batch_size: int = 8,
     mask_size: str = "scaled",
+    progress: bool = True,
 ) -> Tensor:
     """The split's accumulated confusion matrix. A mask that does not fit its photo is refused
     as in training (``mask_size``, see ``check_mask_size``), not resized into a score."""
@@ -74,8 +61,10 @@ def evaluate_samples(
         raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     swap = torch.from_numpy(swap_lut(recipe.flip_pairs, class_names)[: len(class_names)]).long()
     swap = swap if tta == "flip" else None
-    total = torch.zeros(len(class_names), len(class_names), dtype=torch.long)
-    for start in range(0, len(samples), batch_size):
+    total = ConfusionMatrix(len(class_names), ignore_index)
+    starts = range(0, len(samples), batch_size)
+    what = f"evaluating {len(samples)} images"
+    for start in track(starts, description=what, disable=not progress, transient=True):
         chunk = samples[start : start + batch_size]
         originals = [read_mask(sample.mask) for sample in chunk]
         resized = [
@@ -90,20 +79,8 @@ def evaluate_samples(
             p = probs[i : i + 1]
             if p.shape[-2:] != target.shape:
                 p = F.interpolate(p, size=target.shape, mode="bilinear", align_corners=False)
-            total += confusion(
-                p.argmax(1)[0], torch.from_numpy(target), len(class_names), ignore_index
-            )
-    return total
-
-
-def summary_rows(confmat: Tensor, class_names: Sequence[str]) -> list[dict]:
-    """Per-class rows plus the foreground mean of each column (NaN classes left out)."""
-    rows = per_class_rows(confmat, class_names)
-    mean = {"index": "", "class": "mean (foreground)", "pixel_share": math.nan}
-    for key in ("precision", "recall", "f1", "iou"):
-        values = [row[key] for row in rows[1:] if not math.isnan(row[key])]
-        mean[key] = sum(values) / len(values) if values else math.nan
-    return [*rows, mean]
+            total.update(p, torch.from_numpy(target)[None])
+    return total.compute()
 
 
 def check_classes(ckpt_classes: Sequence[str], data_classes: Sequence[str], ckpt_path) -> None:
@@ -112,15 +89,6 @@ def check_classes(ckpt_classes: Sequence[str], data_classes: Sequence[str], ckpt
             f"{ckpt_path}: the checkpoint's classes {list(ckpt_classes)} differ from "
             f"data.classes {list(data_classes)}; evaluate with the data config it was trained on"
         )
-
-
-def rich_table(rows: list[dict], title: str) -> Table:
-    table = Table(title=title)
-    for key in rows[0]:
-        table.add_column(key, justify="left" if key == "class" else "right")
-    for row in rows:
-        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
-    return table
 
 
 def run(cfg: DictConfig) -> dict:
@@ -132,18 +100,19 @@ def run(cfg: DictConfig) -> dict:
     samples = datamodule.checked_samples(cfg.split)
     confmat = evaluate_samples(
         model, recipe, samples, model.class_names, datamodule.ignore_index, cfg.tta,
-        cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size,
+        cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size, cfg.progress,
     )  # fmt: skip
     rows = summary_rows(confmat, model.class_names)
     title = (
         f"{cfg.split}: {len(samples)} images, tta={cfg.tta}, "
         f"{'original' if cfg.eval_at_original_size else 'model'} size"
     )
-    Console().print(rich_table(rows, title))
+    table = record_table(rows, title)
+    Console().print(rich_table(table))
     out = Path(cfg.output_dir)
-    save_text(f"# {title}\n\nCheckpoint: {cfg.ckpt_path}\n\n" + rows_markdown(rows),
+    save_text(f"# {title}\n\nCheckpoint: {cfg.ckpt_path}\n\n" + markdown(table),
               out / "evaluation.md")  # fmt: skip
-    save_text(rows_csv(rows), out / "evaluation.csv")
+    save_text(csv_text(table), out / "evaluation.csv")
     torch.save(confmat, out / "confusion.pt")
     return {"mean_f1": rows[-1]["f1"], "rows": rows, "confusion": confmat}
 

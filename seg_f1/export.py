@@ -1,6 +1,8 @@
-"""ONNX export with a dynamic batch size, checked against onnxruntime before it is kept.
+"""ONNX export with dynamic batch, height and width, and the model's class names, palette,
+mean/std and sizes in its ``metadata_props``; checked against onnxruntime at two sizes before it
+is kept.
 
-``python -m seg_f1.export ckpt_path=<ckpt> output=model.onnx [tolerance=1e-3]``
+``python -m seg_f1.export ckpt_path=<ckpt> output=model.onnx [tolerance=1e-4]``
 """
 
 from __future__ import annotations
@@ -13,48 +15,66 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from seg_f1.inference import load_model
+from seg_f1.inference import InputRecipe, load_model
 from seg_f1.io import write_atomically
+from seg_f1.onnx_model import DYNAMIC_AXES, INPUT, OUTPUT, OnnxModel, metadata
 
 log = logging.getLogger(__name__)
 
 
-def export_onnx(model: torch.nn.Module, image_size: int, path: Path, opset: int = 17) -> None:
+def export_onnx(model: torch.nn.Module, recipe: InputRecipe, path: Path, opset: int = 17) -> None:
     """The legacy exporter: one self-contained file, no onnxscript needed."""
-    example = torch.zeros(1, 3, image_size, image_size)
+    import onnx
+
+    example = torch.zeros(1, 3, recipe.image_size, recipe.image_size)
+    props = metadata(model.class_names, recipe, size_multiple(model))
 
     def export(tmp: Path) -> None:
         torch.onnx.export(
-            model, (example,), str(tmp), input_names=["image"], output_names=["logits"],
-            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
-            dynamo=False,
+            model, (example,), str(tmp), input_names=[INPUT], output_names=[OUTPUT],
+            dynamic_axes=DYNAMIC_AXES, opset_version=opset, dynamo=False,
         )  # fmt: skip
+        graph = onnx.load(str(tmp))
+        onnx.helper.set_model_props(graph, props)
+        onnx.save(graph, str(tmp))
 
     write_atomically(path, export)
 
 
-def parity(model: torch.nn.Module, path: Path, image_size: int, batch: int = 2) -> float:
-    """Max absolute logit difference between torch and onnxruntime on a random batch."""
-    import onnxruntime
+def size_multiple(model: torch.nn.Module) -> int:
+    """Heights and widths the network takes are multiples of its encoder's output stride."""
+    return int(model.net.encoder.output_stride)
 
-    images = torch.randn(
-        batch, 3, image_size, image_size, generator=torch.Generator().manual_seed(0)
-    )
+
+def parity_sizes(recipe: InputRecipe, multiple: int) -> tuple[int, int]:
+    """The training size and a larger one that is not square, so a fixed shape would fail."""
+    return recipe.image_size, recipe.image_size + 2 * multiple
+
+
+def parity(model: torch.nn.Module, path: Path, height: int, width: int, batch: int = 2) -> float:
+    """Max absolute logit difference between torch and onnxruntime on a random batch."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, height, width, generator=generator)
     with torch.no_grad():
         expected = model(images).numpy()
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = session.run(["logits"], {"image": images.numpy()})
+    got = OnnxModel(path)(images).numpy()
     return float(np.abs(got - expected).max())
 
 
 def run(cfg: DictConfig) -> float:
     model, recipe = load_model(cfg.ckpt_path)
     output = Path(cfg.output).expanduser()
-    export_onnx(model, recipe.image_size, output, cfg.opset)
-    difference = parity(model, output, recipe.image_size, cfg.parity_batch)
+    export_onnx(model, recipe, output, cfg.opset)
+    size, larger = parity_sizes(recipe, size_multiple(model))
+    differences = [
+        parity(model, output, size, size, cfg.parity_batch),
+        parity(model, output, size, larger, cfg.parity_batch + 1),
+    ]
+    difference = max(differences)
     print(
         f"onnxruntime vs torch: max abs logit difference {difference:.3e} "
-        f"(batch {cfg.parity_batch})"
+        f"(batch {cfg.parity_batch} at {size}x{size}, batch {cfg.parity_batch + 1} at "
+        f"{size}x{larger})"
     )
     if not difference <= cfg.tolerance:
         raise RuntimeError(

@@ -3,11 +3,16 @@ recipe."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+from torch import Tensor
+
 from seg_f1.checkpoints import load_checkpoint
-from seg_f1.module import SegmentationModule
+from seg_f1.module import SegmentationModule, channel_vector, normalise_pixels
 
 
 @dataclass(frozen=True)
@@ -42,3 +47,9 @@ def load_model(path: str | Path) -> tuple[SegmentationModule, InputRecipe]:
         tuple(tuple(pair) for pair in data.get("flip_pairs", ())),
     )
     return module, recipe
+
+
+def to_tensor(images: Sequence[np.ndarray], recipe: InputRecipe) -> Tensor:
+    """uint8 [H, W, 3] photos of the model size -> a normalised [B, 3, H, W] batch."""
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+    return normalise_pixels(batch, channel_vector(recipe.mean), channel_vector(recipe.std))

@@ -19,13 +19,12 @@ from torch import Tensor, nn
 
 from seg_f1.checkpoints import load_checkpoint
 from seg_f1.data.datamodule import IMAGENET_MEAN, IMAGENET_STD
+from seg_f1.data.labels import SPLITS
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
 from seg_f1.resume import capture_rng_states, restore_rng_states
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
 
 # Lightning warns whenever a module overrides this hook and a datamodule is passed; the
 # datamodule never overrides it, so the module's normalisation is the one that runs.
@@ -143,7 +142,10 @@ class SegmentationModule(L.LightningModule):
     ) -> None:
         super().__init__()
         if on_nan not in ("skip", "stop"):
-            raise ValueError(f"trainer.on_nan must be 'skip' or 'stop', got {on_nan!r}")
+            raise ValueError(
+                f"model.on_nan (until this release trainer.on_nan) must be 'skip' or 'stop', "
+                f"got {on_nan!r}"
+            )
         self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler", "run_config"])
         self.class_names = list(class_names)
         self.net = create_network(
@@ -222,9 +224,9 @@ class SegmentationModule(L.LightningModule):
             f"on batch {', '.join(map(str, batch.get('name', [])))}"
         )
         if self.hparams.on_nan == "stop":
-            raise FloatingPointError(message + "; stopped (trainer.on_nan=stop)")
+            raise FloatingPointError(message + "; stopped (model.on_nan=stop)")
         self.skipped_steps += 1
-        log.warning("%s; step skipped (trainer.on_nan=skip)", message)
+        log.warning("%s; step skipped (model.on_nan=skip)", message)
         return None
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:

@@ -2,15 +2,18 @@
 
 ``python -m seg_f1.predict ckpt_path=<ckpt> input=<image|folder> output=<folder> [overlay=true]``
 writes ``<name>_mask.png`` (class indices) and ``<name>_overlay.png`` per image, keeping the
-input folder's sub-folders. Unreadable files are skipped with a warning that names them. A
+input folder's sub-folders, and ``legend.png`` with the overlays' class colours. With
+``backend=onnx model=<file.onnx>`` an export of ``seg_f1.export`` runs through onnxruntime and
+no torch checkpoint is needed. Unreadable files are skipped with a warning that names them. A
 non-empty output folder is refused unless ``overwrite=true``; one inside the input is not read.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import hydra
@@ -20,12 +23,16 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from PIL import Image
 from rich.progress import track
+from torch import Tensor
 
 from seg_f1.data.folder import IMAGE_SUFFIXES, keyed
 from seg_f1.data.images import read_image
-from seg_f1.evaluate import to_tensor
-from seg_f1.inference import InputRecipe, load_model
-from seg_f1.palette import overlay
+from seg_f1.inference import InputRecipe, load_model, to_tensor
+from seg_f1.io import write_atomically
+from seg_f1.onnx_model import OnnxModel
+from seg_f1.report.figures import legend_figure
+from seg_f1.report.files import save_figure
+from seg_f1.report.palette import overlay
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +66,24 @@ def check_output(output: Path, overwrite: bool) -> None:
 
 
 @torch.no_grad()
-def predict_masks(
-    model: torch.nn.Module, recipe: InputRecipe, images: Sequence[np.ndarray]
-) -> list[np.ndarray]:
-    """One uint8 index mask per photo, each at the photo's own height and width."""
+def predict_logits(
+    model: Callable[[Tensor], Tensor], recipe: InputRecipe, images: Sequence[np.ndarray]
+) -> list[Tensor]:
+    """[C, H, W] logits per photo, each at the photo's own height and width; ``model`` is the
+    torch network or an :class:`OnnxModel`."""
     size = (recipe.image_size, recipe.image_size)
     small = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images]
     logits = model(to_tensor(small, recipe))
-    masks = []
-    for image, one in zip(images, logits, strict=True):
-        full = F.interpolate(one[None], size=image.shape[:2], mode="bilinear", align_corners=False)
-        masks.append(full.argmax(1)[0].numpy().astype(np.uint8))
-    return masks
+    return [
+        F.interpolate(one[None], size=image.shape[:2], mode="bilinear", align_corners=False)[0]
+        for image, one in zip(images, logits, strict=True)
+    ]
+
+
+def predict_masks(model, recipe: InputRecipe, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One uint8 index mask per photo, each at the photo's own height and width."""
+    logits = predict_logits(model, recipe, images)
+    return [one.argmax(0).numpy().astype(np.uint8) for one in logits]
 
 
 def readable(files: Sequence[Path]) -> Iterator[tuple[Path, np.ndarray]]:
@@ -93,10 +106,21 @@ def batches(items: Iterator, size: int) -> Iterator[list]:
 
 
 def save_png(array: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(array).save(tmp, format="PNG")
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
+
+
+def load_backend(cfg: DictConfig) -> tuple[Any, InputRecipe]:
+    """``backend=torch``: the checkpoint ``ckpt_path``; ``backend=onnx``: the export ``model``."""
+    if cfg.backend == "torch":
+        if not cfg.get("ckpt_path"):
+            raise ValueError("backend=torch needs ckpt_path=<checkpoint>")
+        return load_model(cfg.ckpt_path)
+    if cfg.backend == "onnx":
+        if not cfg.get("model"):
+            raise ValueError("backend=onnx needs model=<file.onnx> (from python -m seg_f1.export)")
+        model = OnnxModel(cfg.model)
+        return model, model.recipe
+    raise ValueError(f"backend={cfg.backend}: expected torch or onnx")
 
 
 def run(cfg: DictConfig) -> list[Path]:
@@ -106,7 +130,9 @@ def run(cfg: DictConfig) -> list[Path]:
     output = Path(cfg.output).expanduser()
     files, base = input_files(Path(cfg.input).expanduser(), output)
     check_output(output, cfg.overwrite)
-    model, recipe = load_model(cfg.ckpt_path)
+    model, recipe = load_backend(cfg)
+    if cfg.overlay:
+        save_figure(legend_figure(model.class_names), output / "legend.png")
     written = []
     steps = batches(readable(files), cfg.batch_size)
     total = -(-len(files) // cfg.batch_size)

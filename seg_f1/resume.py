@@ -123,6 +123,11 @@ class ContinuingWriter(ExperimentWriter):
         if aside.is_file() and keep_before_step is not None:
             self._continue(aside, keep_before_step)
 
+    def _check_log_dir_exists(self) -> None:
+        """Silent: the log folder is the run directory (``.hydra/`` is always there), and no file
+        in it is deleted, as Lightning's warning would claim: an earlier ``metrics.csv`` is
+        continued or kept aside."""
+
     def _continue(self, previous: Path, keep_before_step: int) -> None:
         with open(previous, newline="") as handle:
             reader = csv.DictReader(handle)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 TRAINED_KEYS = ("seed", "model", "loss", "data", "optimizer", "scheduler", "optimized_metric",
                 "trainer.precision", "trainer.accumulate_grad_batches",
                 "trainer.gradient_clip_val", "trainer.gradient_clip_algorithm",
-                "trainer.limit_train_batches", "trainer.on_nan")  # fmt: skip
+                "trainer.limit_train_batches")  # fmt: skip
 # under data: how the files are read, not what they are
 LOADING_KEYS = ("data.num_workers", "data.pin_memory", "data.persistent_workers",
                 "data.prefetch_factor", "data.eval_batch_size", "data.validate",
@@ -100,16 +101,29 @@ def _predates(stored: dict, key: str, now: Any) -> bool:
 
 def conf_default(key: str) -> Any:
     """The value every option of the key's group in ``conf/`` gives it (``data.mask_size``: each
-    ``conf/data/*.yaml``), or ``NO_DEFAULT`` where they differ, leave it out or interpolate."""
+    ``conf/data/*.yaml``, over the shared ``data/loader/default.yaml`` it includes), or
+    ``NO_DEFAULT`` where they differ, leave it out or interpolate."""
     parts, folder = key.split("."), CONF_DIR
     while len(parts) > 1 and (folder / parts[0]).is_dir():
         folder = folder / parts.pop(0)
     files = sorted(folder.glob("*.yaml")) if folder != CONF_DIR else [folder / "config.yaml"]
     rest = ".".join(parts)
-    values = [_get(OmegaConf.to_container(OmegaConf.load(f)), rest, NO_DEFAULT) for f in files]
+    values = [_get(_with_included(f), rest, NO_DEFAULT) for f in files]
     first = values[0] if values else NO_DEFAULT
     interpolated = isinstance(first, str) and "${" in first
     return first if all(v == first for v in values) and not interpolated else NO_DEFAULT
+
+
+def _with_included(path: Path) -> dict:
+    """A config file over the plain configs its defaults list includes ``@_here_`` (group
+    selections such as ``augment: light`` land under their own key and are left out)."""
+    own = OmegaConf.load(path)
+    included = [
+        OmegaConf.load(path.parent / f"{entry.removesuffix('@_here_')}.yaml")
+        for entry in own.get("defaults", [])
+        if isinstance(entry, str) and entry.endswith("@_here_")
+    ]
+    return OmegaConf.to_container(OmegaConf.merge(*included, own))
 
 
 def _get(config: dict, key: str, missing: Any = None) -> Any:

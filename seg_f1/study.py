@@ -17,8 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from omegaconf import OmegaConf
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+SWEEPER = "hydra_plugins.seg_f1_sweepers.optuna_sweeper.OptunaSweeper"
 
 JOURNAL_PREFIX = "journal:///"
 SQLITE_PREFIX = "sqlite:///"
@@ -84,3 +88,26 @@ def trial_id(storage: Any, study_name: str, number: int) -> int:
     """The storage's id of trial ``number``: what heartbeats and state changes are keyed on."""
     study_id = storage.get_study_id_from_name(study_name)
     return storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+def study_of(multirun_dir: Path) -> tuple[Any, str, str | None]:
+    """The sweep's study from its ``multirun.yaml`` and the metric its trials reported, or None
+    and why not."""
+    import hydra.core.utils  # noqa: F401 - registers the ${now:} resolver sweep dirs may use
+
+    config_path = multirun_dir / "multirun.yaml"
+    if not config_path.is_file():
+        return None, "", f"no {config_path}"
+    config = OmegaConf.load(config_path)
+    sweeper = config.hydra.sweeper
+    if sweeper.get("_target_") != SWEEPER:
+        return None, "", "not an Optuna sweep"
+    metric = OmegaConf.select(config, "callbacks.optuna_pruning.monitor", default=None)
+    metric = metric or config.get("optimized_metric") or "objective"
+    url, name = sweeper.storage, sweeper.study_name
+    for prefix in (SQLITE_PREFIX, JOURNAL_PREFIX):
+        if url.startswith(prefix) and not Path(url.removeprefix(prefix)).is_file():
+            return None, metric, f"its storage {url} is not here (run the report where it ran)"
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=open_storage(url)), metric, None

@@ -11,23 +11,23 @@ shows the spread as error bars.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from matplotlib.figure import Figure
 
 from seg_f1 import CONF_DIR
+from seg_f1.report.figures import sweep_figure, trials_figure
+from seg_f1.report.files import save_figure, save_text
+from seg_f1.report.jobs import mean_std, parse_overrides
+from seg_f1.report.tables import Table, csv_text, markdown_lines, text_table
 from seg_f1.results import RESULT_FILE, read_result
-from seg_f1.trials_plot import plot_trials, study_of
-
-# overrides that say where or how a job was launched, not what it trained
-PLACE_PREFIXES = ("hydra.", "hydra/", "paths.", "hparams_search")
+from seg_f1.study import study_of
 
 
 @dataclass
@@ -45,19 +45,6 @@ class Trial:
     @property
     def ok(self) -> bool:
         return self.status == "ok" and self.best is not None
-
-
-def parse_overrides(overrides: Iterable[str]) -> dict[str, str]:
-    """``key=value`` command-line overrides as a dict; deletions and placement are dropped."""
-    params = {}
-    for override in overrides:
-        if override.startswith("~") or "=" not in override:
-            continue
-        key, value = override.split("=", 1)
-        key = key.lstrip("+")
-        if not key.startswith(PLACE_PREFIXES):
-            params[key] = value
-    return params
 
 
 def collect(multirun_dir: Path) -> list[Trial]:
@@ -128,11 +115,6 @@ class Group:
     tests: list[float]
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def group_by_config(trials: list[Trial], keys: list[str]) -> list[Group]:
     """Finished trials grouped over ``keys`` (the seed left out), best mean first."""
     groups: dict[tuple, Group] = {}
@@ -160,7 +142,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def table_rows(trials: list[Trial], keys: list[str]) -> tuple[list[str], list[list[str]]]:
+def trials_table(trials: list[Trial], keys: list[str]) -> Table:
     header = ["job", "status", *keys, "val/f1", "test/f1", "epochs", "wall_s"]
     rows = [
         [
@@ -174,13 +156,7 @@ def table_rows(trials: list[Trial], keys: list[str]) -> tuple[list[str], list[li
         ]
         for t in ranked(trials)
     ]
-    return header, rows
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return text_table(header, rows)
 
 
 def best_experiment(params: dict[str, str], conf_dir: Path = CONF_DIR) -> dict[str, Any]:
@@ -218,55 +194,62 @@ def best_experiment_yaml(params: dict[str, str], source: str, conf_dir: Path = C
     )
 
 
-def plot(trials: list[Trial], keys: list[str], path: Path, metric: str = "val/f1") -> None:
+def sampled_and_log_keys(multirun_dir: Path) -> tuple[bool, set[str]]:
+    """Whether the sweep's sweeper samples its trials (Optuna: no order to draw a line along),
+    and the parameters it searches on a log scale (``tag(log, ...)``)."""
+    path = multirun_dir / "multirun.yaml"
+    if not path.is_file():
+        return False, set()
+    sweeper = (yaml.safe_load(path.read_text()) or {}).get("hydra", {}).get("sweeper", {})
+    params = sweeper.get("params") or {}
+    log_keys = {key for key, spec in params.items() if "tag(log" in str(spec).replace(" ", "")}
+    return "optuna" in str(sweeper.get("_target_", "")).lower(), log_keys
+
+
+def spans_decades(trials: list[Trial], key: str) -> bool:
+    """Positive values a hundredfold apart read best on a log axis (a grid of learning rates)."""
+    values = [as_number(t.params.get(key, "")) for t in trials if t.ok]
+    positive = [v for v in values if v is not None and v > 0]
+    return len(positive) == len(values) > 1 and max(positive) >= 100 * min(positive)
+
+
+def plot(trials: list[Trial], keys: list[str], source: Path, metric: str = "val/f1") -> Figure:
     """val/f1 against each numeric swept parameter, one line per value of the categorical
-    ones; points are means over the remaining trials (seeds, other numbers), bars their std."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    ones; points are means over the remaining trials (seeds, other numbers), bars their std.
+    Sampled trials stay unjoined points; log-searched or decade-spanning values get log axes."""
     done = [t for t in trials if t.ok]
     keys = [k for k in keys if k != "seed"]
     numeric = [k for k in keys if all(as_number(t.params.get(k, "")) is not None for t in done)]
     categorical = [k for k in keys if k not in numeric]
-    axes_keys = numeric or [None]
-    fig, axes = plt.subplots(1, len(axes_keys), figsize=(5 * len(axes_keys), 4), squeeze=False)
-    for ax, key in zip(axes[0], axes_keys, strict=True):
+    panels = []
+    for key in numeric or [None]:
         lines: dict[str, dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
         for trial in done:
             label = ", ".join(f"{k}={trial.params.get(k, '')}" for k in categorical) or metric
             x = as_number(trial.params[key]) if key else label
             lines[label if key else metric][x].append(trial.best)
+        series = []
         for label, points in lines.items():
             xs = sorted(points) if key else list(points)
             means, stds = zip(*(mean_std(points[x]) for x in xs), strict=True)
-            style = "-" if key else "none"  # categories have no order to draw a line along
-            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, linestyle=style, label=label)
-        ax.set_xlabel(key or "configuration")
-        ax.set_ylabel(metric)
-        if key is None:
-            plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-        elif len(lines) > 1:
-            ax.legend(fontsize="small")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+            series.append((label, xs, means, stds))
+        panels.append((key, series))
+    sampled, log_keys = sampled_and_log_keys(source)
+    log_keys |= {key for key in numeric if spans_decades(done, key)}
+    title = f"sweep {source}: best {metric} of {len(done)} finished trials"
+    return sweep_figure(panels, metric, title, sorted(log_keys), joined=not sampled)
 
 
 def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict[str, str]:
     """The report's files by name (markdown, CSV, YAML); the plot is written separately."""
     keys = swept_keys(trials)
-    header, rows = table_rows(trials, keys)
+    table = trials_table(trials, keys)
     counts = defaultdict(int)
     for trial in trials:
         counts[trial.status] += 1
     status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     parts = [f"# Sweep report: {source}", "", f"{len(trials)} jobs: {status}.", ""]
-    parts += [markdown_table(header, rows), ""]
+    parts += [*markdown_lines(table), ""]
     config_keys = [k for k in keys if k != "seed"]
     groups = group_by_config(trials, config_keys)
     if "seed" in keys and groups:
@@ -276,8 +259,9 @@ def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict
              f"{statistics.fmean(g.tests):.4f}" if g.tests else ""]
             for g in groups
         ]  # fmt: skip
-        parts += [markdown_table([*config_keys, "val/f1", "seeds", "test/f1"], group_rows), ""]
-    files = {"sweep_report.csv": _csv(header, rows)}
+        group_table = text_table([*config_keys, "val/f1", "seeds", "test/f1"], group_rows)
+        parts += [*markdown_lines(group_table), ""]
+    files = {"sweep_report.csv": csv_text(table)}
     if groups:
         best_params = _best_params(trials, groups[0], "seed" in keys)
         files["best_experiment.yaml"] = best_experiment_yaml(best_params, str(source), conf_dir)
@@ -308,16 +292,6 @@ def _best_params(trials: list[Trial], group: Group, seeds_swept: bool) -> dict[s
     return {k: v for k, v in best.params.items() if not (seeds_swept and k == "seed")}
 
 
-def _csv(header: list[str], rows: list[list[str]]) -> str:
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def report(multirun_dir: Path, out_dir: Path | None = None, conf_dir: Path = CONF_DIR) -> str:
     """Write the report files into ``out_dir`` (default: the multirun dir); return the markdown."""
     out_dir = out_dir or multirun_dir
@@ -327,14 +301,12 @@ def report(multirun_dir: Path, out_dir: Path | None = None, conf_dir: Path = CON
         raise FileNotFoundError(f"sweep_report: no jobs (no {RESULT_FILE}) under {multirun_dir}")
     files = render(trials, multirun_dir, conf_dir)
     for name, text in files.items():
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(out_dir / name)
+        save_text(text, out_dir / name)
     if any(t.ok for t in trials):
-        plot(trials, swept_keys(trials), out_dir / "sweep.png")
+        save_figure(plot(trials, swept_keys(trials), multirun_dir), out_dir / "sweep.png")
     study, metric, why_not = study_of(multirun_dir)
     if study is not None:
-        plot_trials(study, out_dir / "trials.png", metric)
+        save_figure(trials_figure(study, metric), out_dir / "trials.png")
     elif why_not != "not an Optuna sweep" and (multirun_dir / "multirun.yaml").is_file():
         print(f"sweep_report: no trials.png: {why_not}")
     return files["sweep_report.md"]

@@ -13,16 +13,18 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.table import Table
 from torch import Tensor
 
 from seg_f1.checkpoints import load_checkpoint
 from seg_f1.config_checks import check_train_config
 from seg_f1.data import FaceParsingDataModule
+from seg_f1.deprecated import move_deprecated_keys
 from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
-from seg_f1.metrics import f1_from_confusion
 from seg_f1.module import SegmentationModule
+from seg_f1.quiet import quiet_lightning
+from seg_f1.report.runs import f1_table
+from seg_f1.report.tables import rich_table
 from seg_f1.results import RunRecord, is_first_process, run_objective
 from seg_f1.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
 from seg_f1.resume_config import check_continued_config
@@ -39,6 +41,7 @@ def train(cfg: DictConfig) -> float:
     ``<output_dir>/result.json``; in a multirun a failed run returns NaN instead of raising, so
     the sweep goes on (``seg_f1.results``).
     """
+    move_deprecated_keys(cfg)
     output_dir = cfg.paths.output_dir
     claim = claimed(output_dir, continues_in_place(cfg)) if is_first_process() else nullcontext()
     with claim:
@@ -99,7 +102,8 @@ def fit_and_test(
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=datamodule, ckpt_path=ckpt or None, verbose=False)
         if trainer.is_global_zero and "test" in module.last_confusion:
-            Console().print(f1_table(module.last_confusion["test"], module.class_names, "test"))
+            table = f1_table(module.last_confusion["test"], module.class_names, "test")
+            Console().print(rich_table(table))
     log.info("best %s = %.4f", cfg.optimized_metric, best)
     record.observe(trainer, module, best)
 
@@ -131,7 +135,6 @@ def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> Segmenta
         loss=loss,
         optimizer=hydra.utils.instantiate(cfg.optimizer),
         scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        on_nan=cfg.trainer.get("on_nan", "skip"),
         mean=datamodule.mean,
         std=datamodule.std,
         _convert_="all",
@@ -161,13 +164,14 @@ def check_optimized_metric(name: str, module: SegmentationModule) -> None:
 
 def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Trainer:
     """``resume_from_step`` tells CSV loggers which rows of an earlier run to keep."""
+    quiet_lightning()
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
     for logger in loggers:
         if isinstance(logger, ResumableCSVLogger):
             logger.resume_from_step = resume_from_step
+    move_deprecated_keys(cfg)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer_kwargs.pop("on_nan", None)  # the module's setting, not a Trainer argument
     plugins = [*(trainer_kwargs.pop("plugins", None) or []), AtomicCheckpointIO()]
     return hydra.utils.instantiate(
         trainer_kwargs, callbacks=callbacks, logger=loggers or False, plugins=plugins
@@ -186,19 +190,3 @@ def best_score(trainer: L.Trainer, metric: str) -> float:
         raise RuntimeError(f"optimized_metric={metric!r} was never logged during fit")
     value = float(value.item() if isinstance(value, Tensor) else value)
     return value if math.isfinite(value) else float("nan")
-
-
-def f1_table(confmat: Tensor, class_names: list[str], split: str) -> Table:
-    """Per-class F1 with each class's share of the target pixels, for the console."""
-    per_class, mean = f1_from_confusion(confmat)
-    support = confmat.sum(1).double()
-    share = support / support.sum().clamp(min=1)
-    table = Table(title=f"{split} F1 per class (mean over foreground: {mean:.4f})")
-    for column in ("index", "class", "pixels", "F1"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    for index, name in enumerate(class_names):
-        f1 = per_class[index].item()
-        table.add_row(
-            str(index), name, f"{share[index].item():.2%}", "-" if math.isnan(f1) else f"{f1:.4f}"
-        )
-    return table

@@ -7,7 +7,8 @@ from pathlib import Path
 import lightning
 import torch
 
-from seg_f1.data.synthetic import CLASSES, FLIP_PAIRS
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_FLIP_PAIRS as FLIP_PAIRS
 from seg_f1.module import SegmentationModule
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]

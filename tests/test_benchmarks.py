@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import ROOT, run_env
 
-from seg_f1.data.synthetic import CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.module import SegmentationModule, channel_vector
 
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
+from seg_f1.data.pixel_counts import count_pixels
 from seg_f1.losses.class_weights import (
     compute_class_weights,
-    count_pixels,
     resolve_class_weights,
     save_class_weights,
 )
@@ -100,7 +100,7 @@ def test_unknown_method_lists_the_valid_ones(counts):
 
 def test_out_of_range_mask_value_names_file_and_value(tmp_path):
     paths = write_masks(tmp_path, [[[0, 1], [7, 0]]])
-    with pytest.raises(ValueError, match=r"0.png: mask value 7 is not a class index"):
+    with pytest.raises(ValueError, match=r"0.png: mask values \[7\] are not class indices"):
         count_pixels(paths, num_classes=3, progress=False)
 
 

@@ -12,7 +12,8 @@ import torch
 from conftest import ROOT, run_env
 from PIL import Image
 
-from seg_f1.losses.class_weights import compute_class_weights, count_pixels
+from seg_f1.data.pixel_counts import count_pixels
+from seg_f1.losses.class_weights import compute_class_weights
 
 
 @pytest.mark.slow

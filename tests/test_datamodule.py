@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from seg_f1.data.folder import FolderSource
-from seg_f1.data.synthetic import CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 
 
 def test_synthetic_batches(compose_cfg):

@@ -21,9 +21,9 @@ from seg_f1.evaluate import (
     evaluate_samples,
     probabilities,
     run,
-    summary_rows,
 )
 from seg_f1.inference import InputRecipe
+from seg_f1.metrics import summary_rows
 
 CLASSES = ["background", "a", "b"]
 RECIPE = InputRecipe(8, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), ())

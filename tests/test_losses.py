@@ -344,8 +344,10 @@ def test_every_loss_config_builds_and_backpropagates(path):
 
 
 def test_default_loss_has_the_sweep_keys():
-    cfg = load_config("ce_dice")
-    assert (cfg.ce_weight, cfg.dice_weight) == (1.0, 0.5)
+    default = OmegaConf.load(Path(__file__).parents[1] / "conf" / "config.yaml").defaults
+    assert {"loss": "focal_dice"} in default
+    cfg = load_config("focal_dice")
+    assert (cfg.focal_weight, cfg.dice_weight) == (1.0, 0.5)
 
 
 def test_build_loss_passes_config_and_injected_values():

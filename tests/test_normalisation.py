@@ -17,7 +17,7 @@ from seg_f1 import export, predict
 from seg_f1.data.dataset import FaceParsingDataset, read_mask, resize_pair
 from seg_f1.data.folder import Sample
 from seg_f1.data.images import read_image
-from seg_f1.data.synthetic import CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.evaluate import evaluate_samples
 from seg_f1.inference import load_model
 from seg_f1.module import SegmentationModule

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
+import os
 from pathlib import Path
 
 import hydra
@@ -12,8 +14,10 @@ import torch
 from PIL import Image
 
 from seg_f1.inference import load_model
-from seg_f1.palette import colourise, palette
-from seg_f1.reports import curves_markdown, per_class_rows
+from seg_f1.metrics import per_class_rows
+from seg_f1.report.palette import colourise, palette
+from seg_f1.report.runs import curves_markdown
+from seg_f1.run_replay import newest_training_run, project_root, replay
 from seg_f1.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,11 +91,33 @@ def test_a_run_diagnoses_its_curves_and_the_notebook_replays_them(
     with open(tmp_path / "metrics.csv") as handle:
         cases = [float(row["diag/case"]) for row in csv.DictReader(handle) if row["diag/case"]]
     assert len(cases) == 2 and set(cases) <= set(range(5))  # epochs 1 and 2; none at epoch 0
+    replayed = [(epoch, v.case) for epoch, v in replay(tmp_path) if v is not None]
+    recorded = json.loads((tmp_path / "diagnosis.json").read_text())
+    assert recorded["window"] == 2 and recorded["thresholds"]["loss_tol"] == 0.01
+    assert replayed == [(v["epoch"], v["case"]) for v in recorded["verdicts"]]
+    for epoch, case in replayed:  # and the markdown table's rows say the same
+        assert f"| {epoch} | {case} |" in report
     notebook = nbformat.read(ROOT / "notebooks" / "loss_vs_f1.ipynb", as_version=4)
     monkeypatch.setenv("RUN_DIR", str(tmp_path))
-    NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(ROOT)}}).execute()
+    where = {"metadata": {"path": str(ROOT / "notebooks")}}  # Jupyter's default folder
+    NotebookClient(notebook, timeout=300, resources=where).execute()  # imports Lightning
     outputs = "".join(
         out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", [])
     )
     assert "no verdict yet" in outputs and "# Curve diagnosis" in outputs
     assert any(f"case {case}:" in outputs for case in range(5))
+
+
+def test_the_notebook_finds_the_project_from_any_folder_and_the_newest_training_run(tmp_path):
+    assert project_root(ROOT / "notebooks") == ROOT and project_root(ROOT / "seg_f1") == ROOT
+    with pytest.raises(FileNotFoundError, match="no seg_f1 project"):
+        project_root(tmp_path)
+    outputs = tmp_path / "outputs"
+    for name, files in [("runs/old", ("metrics.csv", "diagnosis.json")),
+                        ("runs/new", ("metrics.csv", "diagnosis.json")),
+                        ("evaluate/newer", ("metrics.csv",))]:  # fmt: skip
+        for file in files:
+            (outputs / name).mkdir(parents=True, exist_ok=True)
+            (outputs / name / file).write_text("")
+    os.utime(outputs / "runs/old/metrics.csv", (1, 1))
+    assert newest_training_run(tmp_path) == outputs / "runs" / "new"

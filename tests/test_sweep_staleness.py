@@ -17,8 +17,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from seg_f1.heartbeat import HEARTBEAT_ATTR, JOB_DIR_ATTR, RetryInterrupted, fail_stale_trials
 from seg_f1.results import mark_interrupted
 from seg_f1.run_dir import RunDirTaken
-from seg_f1.study import open_storage
-from seg_f1.trials_plot import study_of
+from seg_f1.study import open_storage, study_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 from optuna.trial import TrialState  # noqa: E402

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -14,7 +16,9 @@ import pytest
 from conftest import ROOT, run_env
 from PIL import Image
 
-from seg_f1.data.synthetic import CLASSES, FLIP_PAIRS, LABEL, SyntheticFaces, make_sample
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_FLIP_PAIRS as FLIP_PAIRS
+from seg_f1.data.synthetic import LABEL, SyntheticFaces, make_sample
 from seg_f1.data.transforms import PairedHorizontalFlip
 
 NUM_SAMPLES = 300
@@ -122,3 +126,17 @@ def test_a_killed_generators_staging_folder_is_cleaned_and_a_live_ones_kept(tmp_
     finally:
         live.send_signal(signal.SIGKILL)
         live.wait()
+
+
+def test_the_cache_reads_like_any_folder_of_the_users(tmp_path):
+    """Folders and files get the umask's permissions: a teammate on a shared machine can read
+    the cache (``mkdtemp`` would have left it owner-only, 0700)."""
+    old = os.umask(0o022)
+    try:
+        root = SyntheticFaces(str(tmp_path), image_size=32, num_train=1, num_val=1, num_test=1)
+        root = root.prepare()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o755
+    assert stat.S_IMODE((root / "train" / "masks").stat().st_mode) == 0o755
+    assert stat.S_IMODE((root / "manifest.json").stat().st_mode) == 0o644

@@ -33,7 +33,7 @@ def test_train_returns_best_val_f1_and_logs_every_term(compose_cfg, tmp_path):
     assert len(val_f1) == 2
     assert best == pytest.approx(max(val_f1), abs=1e-6)
     assert column(rows, "val/f1_best")[-1] == pytest.approx(max(val_f1), abs=1e-6)
-    for name in ("train/loss", "val/loss", "train/loss_ce", "train/loss_dice", "train/f1"):
+    for name in ("train/loss", "val/loss", "train/loss_focal", "train/loss_dice", "train/f1"):
         assert len(column(rows, name)) == 2, name
     assert len(column(rows, "val/f1_l_eye")) == 2
     assert len(column(rows, "test/f1")) == 1

@@ -7,6 +7,7 @@ slopes place the run in one of four cases; ``0`` means no case fits (e.g. a plat
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -17,7 +18,8 @@ import numpy as np
 from lightning.pytorch.utilities import rank_zero_only
 
 from seg_f1.callbacks.history import CURVE_KEYS, EpochHistory, finished_epoch_metrics
-from seg_f1.io import write_atomically
+from seg_f1.report.files import save_text
+from seg_f1.report.tables import Column, Table, markdown
 
 log = logging.getLogger(__name__)
 
@@ -145,26 +147,25 @@ def render_markdown(verdicts: list[Verdict], window: int, thresholds: Thresholds
         f"{thresholds.f1_tol:g} per epoch; a loss oscillates when every step is at least "
         f"{thresholds.oscillation:g} of its mean and the steps change direction.",
         "",
-        "| epoch | case | verdict | train/loss slope (rel) | val/loss slope (rel) "
-        "| train/f1 slope | val/f1 slope | oscillating |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for v in verdicts:
-        s = v.slopes
-        lines.append(
-            f"| {v.epoch} | {v.case} | {v.text} | {s['train/loss']:+.4f} | {s['val/loss']:+.4f} "
-            f"| {s['train/f1']:+.4f} | {s['val/f1']:+.4f} | {'yes' if v.oscillating else 'no'} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    write_atomically(path, lambda tmp: tmp.write_text(text))
+    signed = "{:+.4f}".format
+    columns = [
+        Column("epoch"), Column("case"), Column("verdict"),
+        Column("train/loss slope (rel)", signed), Column("val/loss slope (rel)", signed),
+        Column("train/f1 slope", signed), Column("val/f1 slope", signed),
+        Column("oscillating", lambda yes: "yes" if yes else "no"),
+    ]  # fmt: skip
+    rows = [
+        [v.epoch, v.case, v.text, *(v.slopes[k] for k in CURVE_KEYS), v.oscillating]
+        for v in verdicts
+    ]
+    return "\n".join(lines) + "\n" + markdown(Table(columns, rows))
 
 
 class CurveDiagnosis(L.Callback):
     """Logs ``diag/case`` per finished epoch once ``window`` epochs exist, prints the verdict,
-    and writes ``<output_dir>/diagnosis.md`` at the end of fit."""
+    and writes ``<output_dir>/diagnosis.md`` at the end of fit, with ``diagnosis.json`` beside
+    it: the window, thresholds and verdicts, so a replay (the notebook) uses the same ones."""
 
     def __init__(
         self,
@@ -218,7 +219,10 @@ class CurveDiagnosis(L.Callback):
         self._observe_finished(trainer, trainer.current_epoch - 1)
         if trainer.is_global_zero:
             root = Path(self.output_dir or trainer.default_root_dir)
-            write_atomic(root / self.filename, self.report())
+            save_text(self.report(), root / self.filename)
+            settings = {"window": self.window, "thresholds": asdict(self.thresholds),
+                        "verdicts": [asdict(v) for v in self.verdicts]}  # fmt: skip
+            save_text(json.dumps(settings, indent=2), (root / self.filename).with_suffix(".json"))
 
     def report(self) -> str:
         return render_markdown(self.verdicts, self.window, self.thresholds)

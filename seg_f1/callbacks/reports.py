@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from seg_f1 import plots
 from seg_f1.callbacks.history import EpochHistory, finished_epoch_metrics
-from seg_f1.reports import (
-    curves_markdown,
-    per_class_rows,
-    rows_csv,
-    save_figure,
-    save_text,
-)
+from seg_f1.metrics import per_class_rows
+from seg_f1.report import figures
+from seg_f1.report.files import save_figure, save_text
+from seg_f1.report.runs import curves_markdown
+from seg_f1.report.tables import csv_text, record_table
 
 
 class RunReports(L.Callback):
@@ -32,39 +30,50 @@ class RunReports(L.Callback):
         self.num_predictions = num_predictions
         self.small_class_share = small_class_share
         self.history = EpochHistory()
+        self.epoch_lr: dict[int, float] = {}
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.optimizers:  # the rate this epoch trains with, before the scheduler steps
+            self.epoch_lr[trainer.current_epoch] = trainer.optimizers[0].param_groups[0]["lr"]
         if trainer.current_epoch > 0:
-            self.history.record(trainer.current_epoch - 1, finished_epoch_metrics(trainer))
+            self._record(trainer, trainer.current_epoch - 1)
+
+    def _record(self, trainer: L.Trainer, epoch: int) -> None:
+        lr = self.epoch_lr.get(epoch, math.nan)
+        self.history.record(epoch, {**finished_epoch_metrics(trainer), "lr": lr})
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.history.record(trainer.current_epoch - 1, finished_epoch_metrics(trainer))
+        self._record(trainer, trainer.current_epoch - 1)
         if not trainer.is_global_zero:
             return
         root = Path(self.output_dir or trainer.default_root_dir)
-        figures = {"curves": plots.curves_figure(self.history.rows)}
+        epoch = trainer.current_epoch - 1
+        where = f"epoch {epoch} · run {root.name}"
+        made = {"curves": figures.curves_figure(self.history.rows, f"training curves · {where}")}
         save_text(curves_markdown(self.history.rows), root / "curves.md")
         confmat = pl_module.last_confusion.get("val")
         names = pl_module.class_names
         if confmat is not None:
             rows = per_class_rows(confmat, names)
-            save_text(rows_csv(rows), root / "per_class_f1.csv")
-            figures["per_class_f1"] = plots.per_class_f1_figure(
+            save_text(csv_text(record_table(rows)), root / "per_class_f1.csv")
+            made["per_class_f1"] = figures.per_class_f1_figure(
                 names, [r["f1"] for r in rows], [r["pixel_share"] for r in rows],
-                self.small_class_share,
+                self.small_class_share, f"val F1 per class · {where}",
             )  # fmt: skip
-            figures["confusion"] = plots.confusion_figure(confmat.numpy(), names)
+            made["confusion"] = figures.confusion_figure(
+                confmat.numpy(), names, f"val confusion (% of each target row) · {where}"
+            )
         datamodule = trainer.datamodule
         if datamodule is not None and "val" in getattr(datamodule, "datasets", {}):
-            figures["predictions"] = self._predictions(pl_module, datamodule)
-        for name, fig in figures.items():
+            made["predictions"] = self._predictions(pl_module, datamodule, where)
+        for name, fig in made.items():
             for logger in trainer.loggers:
                 if isinstance(logger, TensorBoardLogger):
                     logger.experiment.add_figure(f"reports/{name}", fig, trainer.global_step)
             save_figure(fig, root / f"{name}.png")
 
     @torch.no_grad()
-    def _predictions(self, pl_module, datamodule):
+    def _predictions(self, pl_module, datamodule, where: str):
         dataset = datamodule.datasets["val"]
         items = [dataset[i] for i in range(min(self.num_predictions, len(dataset)))]
         images = torch.stack([item["image"] for item in items]).to(pl_module.device)
@@ -74,10 +83,13 @@ class RunReports(L.Callback):
         pl_module.train(was_training)
         photos = [item["image"].permute(1, 2, 0).numpy() for item in items]
         targets = [item["mask"].cpu().numpy() for item in items]
-        return plots.predictions_figure(photos, targets, list(predicted), pl_module.class_names)
+        names = pl_module.class_names
+        title = f"val predictions · {where}"
+        return figures.predictions_figure(photos, targets, list(predicted), names, title)
 
     def state_dict(self) -> dict:
-        return {"history": self.history.state_dict()}
+        return {"history": self.history.state_dict(), "epoch_lr": dict(self.epoch_lr)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history.load_state_dict(state_dict.get("history", {}))
+        self.epoch_lr = {int(k): float(v) for k, v in state_dict.get("epoch_lr", {}).items()}

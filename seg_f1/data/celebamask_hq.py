@@ -21,9 +21,9 @@ import numpy as np
 from PIL import Image
 from rich.progress import track
 
-from seg_f1.data.folder import SPLITS, Sample, check_root, image_files, keyed, pair_by_key
+from seg_f1.data.folder import Sample, check_root, image_files, keyed, pair_by_key
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES, SPLITS
 from seg_f1.data.splits import check_fractions, seeded_split
-from seg_f1.data.synthetic import CLASSES  # the synthetic set is drawn in this same order
 from seg_f1.io import fingerprint, write_atomically
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ IMAGES_DIR = "CelebA-HQ-img"
 PARTS_DIR = "CelebAMask-HQ-mask-anno"
 PARTITION_FILE = "list_eval_partition.txt"  # from CelebA: "<celeba file> <0|1|2>"
 MAPPING_FILE = "CelebA-HQ-to-CelebA-mapping.txt"  # "idx orig_idx orig_file"
-PARTS = CLASSES[1:]
+PARTS = CELEBAMASK_HQ_CLASSES[1:]
 CACHE_VERSION = 1
 _PART_FILE = re.compile(r"^(\d+)_(.+)\.png$")
 
@@ -172,7 +172,7 @@ class CelebAMaskHQ:
         if manifest_path.is_file():
             manifest = json.loads(manifest_path.read_text())
             if manifest.get("version") == CACHE_VERSION and manifest.get("classes") == list(
-                CLASSES
+                CELEBAMASK_HQ_CLASSES
             ):
                 known = manifest["faces"]
         prints = {face: fingerprint(parts) for face, parts in faces.items()}
@@ -188,8 +188,8 @@ class CelebAMaskHQ:
             for face in sorted(todo, key=int)
         ]
         self._run(jobs)
-        manifest = {"version": CACHE_VERSION, "classes": list(CLASSES), "source": self.root,
-                    "faces": prints}  # fmt: skip
+        manifest = {"version": CACHE_VERSION, "classes": list(CELEBAMASK_HQ_CLASSES),
+                    "source": self.root, "faces": prints}  # fmt: skip
         _write_json(manifest_path, manifest)
         log.info(
             "CelebAMask-HQ: merged %d face masks, reused %d, in %s",

@@ -9,7 +9,6 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                   ".jp2", ".hdr")  # fmt: skip
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)

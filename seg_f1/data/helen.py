@@ -10,10 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seg_f1.data.folder import RootedSource, Sample, check_root, image_files, keyed, pair_by_key
-from seg_f1.data.lapa import CLASSES, FLIP_PAIRS
 from seg_f1.data.splits import seeded_split
-
-__all__ = ["CLASSES", "FLIP_PAIRS", "Helen"]
 
 log = logging.getLogger(__name__)
 

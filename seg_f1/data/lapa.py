@@ -6,10 +6,6 @@ from dataclasses import dataclass
 
 from seg_f1.data.folder import FolderSource
 
-CLASSES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "u_lip",
-           "inner_mouth", "l_lip", "hair")  # fmt: skip
-FLIP_PAIRS = (("l_brow", "r_brow"), ("l_eye", "r_eye"))
-
 
 @dataclass(frozen=True)
 class LaPa(FolderSource):

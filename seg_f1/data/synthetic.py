@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,18 +23,15 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from rich.progress import track
 
 from seg_f1.data.folder import Sample, list_pairs
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES, SPLITS
+from seg_f1.io import staging_directory
 
 log = logging.getLogger(__name__)
 
-CLASSES = (
-    "background", "skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear",
-    "r_ear", "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth",
-)  # fmt: skip
-LABEL = {name: index for index, name in enumerate(CLASSES)}
-FLIP_PAIRS = (("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear"))
-SPLITS = ("train", "val", "test")
+LABEL = {name: index for index, name in enumerate(CELEBAMASK_HQ_CLASSES)}
 GENERATOR_VERSION = 5  # bump when drawing changes, so old caches are not reused
 
 Shape = np.ndarray  # boolean mask, H x W
@@ -310,7 +306,7 @@ class SyntheticFaces:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_staging(target.parent)
-        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(), dir=target.parent))
+        staging = staging_directory(target.parent, _staging_prefix())
         try:
             self._write(staging)
             os.replace(staging, target)
@@ -322,13 +318,19 @@ class SyntheticFaces:
         return target
 
     def _write(self, out: Path) -> None:
-        for split, count in self.counts().items():
+        for split in self.counts():
             (out / split / "images").mkdir(parents=True)
             (out / split / "masks").mkdir(parents=True)
-            for index in range(count):
-                image, mask = make_sample(self.seed, split, index, self.image_size)
-                Image.fromarray(image).save(out / split / "images" / f"{index:05d}.png")
-                Image.fromarray(mask).save(out / split / "masks" / f"{index:05d}.png")
-        manifest = {**asdict(self), "version": GENERATOR_VERSION, "classes": list(CLASSES)}
+        items = [(split, i) for split, count in self.counts().items() for i in range(count)]
+        what = f"generating synthetic faces ({self.image_size}px, once)"
+        for split, index in track(items, description=what, transient=True):
+            image, mask = make_sample(self.seed, split, index, self.image_size)
+            Image.fromarray(image).save(out / split / "images" / f"{index:05d}.png")
+            Image.fromarray(mask).save(out / split / "masks" / f"{index:05d}.png")
+        manifest = {
+            **asdict(self),
+            "version": GENERATOR_VERSION,
+            "classes": list(CELEBAMASK_HQ_CLASSES),
+        }
         del manifest["root"]
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 ClassWeights = Tensor | Sequence[float] | None
+
+
+class ArgumentError(ValueError):
+    """A loss argument out of its range. The message starts with the argument's name, so
+    ``build_loss`` can name the config key: ``loss.focal.gamma must be >= 0, got -0.5``."""
+
+
+_BOUNDS: dict[str, Callable[[float], bool]] = {
+    ">= 0": lambda x: x >= 0,
+    "> 0": lambda x: x > 0,
+    "in [0, 1]": lambda x: 0 <= x <= 1,
+}
+
+
+def check_number(name: str, value: Any, bound: str) -> None:
+    """A finite real number within ``bound`` (a key of ``_BOUNDS``); bools are not numbers."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (is_number and math.isfinite(value) and _BOUNDS[bound](value)):
+        raise ArgumentError(f"{name} must be {bound}, got {value!r}")
 
 
 class SegmentationLoss(nn.Module):

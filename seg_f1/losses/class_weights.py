@@ -1,4 +1,5 @@
-"""Per-class loss weights from the training masks' pixel counts, and their resolution from config.
+"""Per-class loss weights from the training masks' pixel counts (``seg_f1.data.pixel_counts``),
+and their resolution from config.
 
 Face parts are badly imbalanced (eyes cover ~0.2% of the pixels where present, hair and skin
 ~32%), and mean F1 weighs every class alike; weighting the loss by class rarity moves the
@@ -13,79 +14,20 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-from rich.progress import track
 
 from seg_f1.checkpoints import load_checkpoint
+from seg_f1.data.pixel_counts import ClassCounts, count_pixels
 from seg_f1.io import fingerprint, write_atomically
 
 log = logging.getLogger(__name__)
 
 METHODS = ("inverse", "median_freq", "enet", "effective_number")
 _KEY = "loss.class_weights"
-
-
-@dataclass(frozen=True)
-class ClassCounts:
-    """Pixel statistics of a set of index masks, ignored pixels excluded.
-
-    Attributes:
-        pixels: ``[C]`` int64, pixels labelled c.
-        image_pixels: ``[C]`` int64, non-ignored pixels of the images that contain c.
-        images_with_class: ``[C]`` int64, images that contain c.
-        num_images: number of masks counted.
-    """
-
-    pixels: np.ndarray
-    image_pixels: np.ndarray
-    images_with_class: np.ndarray
-    num_images: int
-
-    @property
-    def frequency(self) -> np.ndarray:
-        """Share of all non-ignored pixels labelled c."""
-        return self.pixels / max(int(self.pixels.sum()), 1)
-
-
-def count_pixels(
-    mask_paths: Sequence[Path],
-    num_classes: int,
-    ignore_index: int = 255,
-    progress: bool = True,
-) -> ClassCounts:
-    """Count labelled pixels per class over PNG index masks (pixel value = class index).
-
-    Raises:
-        ValueError: naming the file, for a mask that is not single-channel or holds a value that
-            is neither a class index nor ``ignore_index``.
-    """
-    pixels = np.zeros(num_classes, dtype=np.int64)
-    image_pixels = np.zeros(num_classes, dtype=np.int64)
-    images_with_class = np.zeros(num_classes, dtype=np.int64)
-    for path in track(mask_paths, description="Counting pixels", disable=not progress):
-        mask = np.asarray(Image.open(path))
-        if mask.ndim != 2:
-            raise ValueError(
-                f"{path}: expected a single-channel index mask, got shape {mask.shape}"
-            )
-        labels = mask[mask != ignore_index].astype(np.int64)
-        if labels.size and labels.max() >= num_classes:
-            raise ValueError(
-                f"{path}: mask value {labels.max()} is not a class index (0..{num_classes - 1}) "
-                f"nor ignore_index {ignore_index}"
-            )
-        counts = np.bincount(labels, minlength=num_classes)
-        present = counts > 0
-        pixels += counts
-        image_pixels[present] += labels.size
-        images_with_class += present
-    return ClassCounts(pixels, image_pixels, images_with_class, len(mask_paths))
 
 
 def compute_class_weights(

@@ -9,6 +9,7 @@ from torch import Tensor
 from seg_f1.losses.base import (
     ClassWeights,
     SegmentationLoss,
+    check_number,
     class_weight_buffer,
     mean_over_classes,
     one_hot_valid,
@@ -76,6 +77,8 @@ class DiceLoss(SegmentationLoss):
         include_background: bool = True,
     ) -> None:
         super().__init__(ignore_index)
+        check_number("smooth", smooth, ">= 0")
+        check_number("eps", eps, "> 0")
         class_weight_buffer(self, class_weights)
         self.smooth = smooth
         self.eps = eps

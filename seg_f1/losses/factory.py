@@ -1,14 +1,14 @@
 """Build a ``CompositeLoss`` from a ``conf/loss`` group, failing early with the key at fault.
 
 A loss config pairs every top-level ``<term>_weight`` with a ``<term>`` block that Hydra can
-instantiate; ``class_weights`` sits at the top and is resolved by the caller.
+instantiate; ``class_weights`` sits at the top and is resolved by the caller. Each loss checks
+its own arguments in its constructor; this module checks the config's shape and names the key.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import hydra.utils
@@ -16,15 +16,12 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from seg_f1.losses.base import ArgumentError, check_number
 from seg_f1.losses.composite import CompositeLoss
-from seg_f1.losses.dice import DiceLoss
-from seg_f1.losses.focal import FocalLoss
-from seg_f1.losses.lovasz import LovaszSoftmaxLoss
-from seg_f1.losses.tversky import TverskyLoss
 
 _WEIGHT_SUFFIX = "_weight"
 # Set by build_loss from the data and the resolved class weights, never inside a term block.
-_INJECTED = ("ignore_index", "class_weights")
+_INJECTED = ("ignore_index", "class_weights", "num_classes")
 
 
 def build_loss(
@@ -52,10 +49,13 @@ def build_loss(
     weights, blocks = _split_terms(spec)
     targets = {name: _target_class(name, block) for name, block in blocks.items()}
     for name, block in blocks.items():
-        _check_block(name, block, targets[name], num_classes)
+        _check_block(name, block, targets[name])
     _check_class_weights(spec.get("class_weights"), class_weights, num_classes, targets)
+    injected = {"ignore_index": ignore_index, "num_classes": num_classes}
+    if class_weights is not None:
+        injected["class_weights"] = class_weights
     terms = {
-        name: _instantiate(name, block, _injected(targets[name], ignore_index, class_weights))
+        name: _instantiate(name, block, _accepted(targets[name], injected))
         for name, block in blocks.items()
     }
     return CompositeLoss(terms, weights)
@@ -66,6 +66,8 @@ def _instantiate(name: str, block: dict, injected: dict) -> Any:
     try:
         return hydra.utils.instantiate(block, _convert_="all", **injected)
     except InstantiationException as error:
+        if isinstance(error.__cause__, ArgumentError):  # "gamma must be ..."
+            raise ValueError(f"loss.{name}.{error.__cause__}") from error.__cause__
         if isinstance(error.__cause__, ValueError):
             raise ValueError(f"loss.{name}: {error.__cause__}") from error.__cause__
         raise
@@ -77,7 +79,7 @@ def _split_terms(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict
         if key == "class_weights":
             continue
         if key.endswith(_WEIGHT_SUFFIX):
-            _check_number(f"loss.{key}", value, ">= 0")
+            check_number(f"loss.{key}", value, ">= 0")
             weights[key.removesuffix(_WEIGHT_SUFFIX)] = float(value)
         elif isinstance(value, dict):
             blocks[key] = value
@@ -102,9 +104,9 @@ def _target_class(name: str, block: dict) -> type:
         raise ValueError(f"loss.{name}._target_ {block['_target_']!r}: {error}") from None
 
 
-def _check_block(name: str, block: dict, target: type, num_classes: int) -> None:
+def _check_block(name: str, block: dict, target: type) -> None:
     accepted = set(inspect.signature(target).parameters) - set(_INJECTED)
-    for arg, value in block.items():
+    for arg in block:
         key = f"loss.{name}.{arg}"
         if arg == "_target_":
             continue
@@ -115,9 +117,6 @@ def _check_block(name: str, block: dict, target: type, num_classes: int) -> None
                 f"{key} is not an argument of {target.__name__} "
                 f"(it takes {', '.join(sorted(accepted))})"
             )
-        check = _RULES.get(target, {}).get(arg)
-        if check is not None:
-            check(key, value, num_classes)
 
 
 def _check_class_weights(
@@ -145,70 +144,11 @@ def _check_class_weights(
         )
 
 
-def _injected(target: type, ignore_index: int, class_weights: torch.Tensor | None) -> dict:
-    if class_weights is not None and _takes_class_weights(target):
-        return {"ignore_index": ignore_index, "class_weights": class_weights}
-    return {"ignore_index": ignore_index}
+def _accepted(target: type, injected: dict) -> dict:
+    """The injected values the term's constructor takes."""
+    parameters = inspect.signature(target).parameters
+    return {key: value for key, value in injected.items() if key in parameters}
 
 
 def _takes_class_weights(target: type) -> bool:
     return "class_weights" in inspect.signature(target).parameters
-
-
-_BOUNDS: dict[str, Callable[[float], bool]] = {
-    ">= 0": lambda x: x >= 0,
-    "> 0": lambda x: x > 0,
-    "in [0, 1]": lambda x: 0 <= x <= 1,
-}
-
-
-def _check_number(key: str, value: Any, bound: str) -> None:
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not (is_number and math.isfinite(value) and _BOUNDS[bound](value)):
-        raise ValueError(f"{key} must be {bound}, got {value!r}")
-
-
-def _bounded(bound: str) -> Callable[[str, Any, int], None]:
-    return lambda key, value, _num_classes: _check_number(key, value, bound)
-
-
-def _scalar_or_per_class(bound: str) -> Callable[[str, Any, int], None]:
-    def check(key: str, value: Any, num_classes: int) -> None:
-        if not isinstance(value, list):
-            _check_number(key, value, bound)
-            return
-        if len(value) != num_classes:
-            raise ValueError(
-                f"{key} has {len(value)} entries but the data has {num_classes} classes"
-            )
-        for index, entry in enumerate(value):
-            _check_number(f"{key}[{index}]", entry, bound)
-
-    return check
-
-
-def _lovasz_classes(key: str, value: Any, num_classes: int) -> None:
-    if value in ("present", "all"):
-        return
-    valid = (
-        isinstance(value, list)
-        and value
-        and all(isinstance(c, int) and 0 <= c < num_classes for c in value)
-    )
-    if not valid:
-        raise ValueError(
-            f"{key} must be 'present', 'all' or a non-empty list of class indices in "
-            f"[0, {num_classes - 1}], got {value!r}"
-        )
-
-
-_RULES: dict[type, dict[str, Callable[[str, Any, int], None]]] = {
-    DiceLoss: {"smooth": _bounded(">= 0"), "eps": _bounded("> 0")},
-    FocalLoss: {"alpha": _scalar_or_per_class("in [0, 1]"), "gamma": _bounded(">= 0")},
-    TverskyLoss: {
-        "alpha": _bounded(">= 0"),
-        "beta": _bounded(">= 0"),
-        "smooth": _bounded(">= 0"),
-    },
-    LovaszSoftmaxLoss: {"classes": _lovasz_classes},
-}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import Tensor
 
-from seg_f1.losses.base import SegmentationLoss, one_hot_valid
+from seg_f1.losses.base import ArgumentError, SegmentationLoss, one_hot_valid
 
 
 def lovasz_gradient(fg_sorted: Tensor) -> Tensor:
@@ -21,6 +22,23 @@ def lovasz_gradient(fg_sorted: Tensor) -> Tensor:
     union = total + (1 - fg_sorted).cumsum(dim=-1)
     jaccard = 1 - intersection / union
     return jaccard.diff(dim=-1, prepend=jaccard.new_zeros(*jaccard.shape[:-1], 1))
+
+
+def _check_classes(classes: Any, num_classes: int | None) -> None:
+    if isinstance(classes, str) and classes in ("present", "all"):
+        return
+    top = float("inf") if num_classes is None else num_classes
+    valid = (
+        isinstance(classes, Sequence)
+        and not isinstance(classes, str)
+        and len(classes) > 0
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < top for c in classes)
+    )
+    if not valid:
+        indices = "class indices" if num_classes is None else f"class indices in [0, {top - 1}]"
+        raise ArgumentError(
+            f"classes must be 'present', 'all' or a non-empty list of {indices}, got {classes!r}"
+        )
 
 
 class LovaszSoftmaxLoss(SegmentationLoss):
@@ -44,6 +62,8 @@ class LovaszSoftmaxLoss(SegmentationLoss):
         ignore_index: target value of pixels that count nowhere.
         per_image: if True, the loss is computed per image and averaged over the images that
             have a non-ignored pixel; if False, over the whole batch as one set of pixels.
+        num_classes: the data's classes (``build_loss`` sets it), which listed ``classes`` must
+            index; None leaves the upper bound unchecked.
     """
 
     def __init__(
@@ -51,8 +71,10 @@ class LovaszSoftmaxLoss(SegmentationLoss):
         classes: str | Sequence[int] = "present",
         ignore_index: int = 255,
         per_image: bool = False,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__(ignore_index)
+        _check_classes(classes, num_classes)
         self.classes = classes if isinstance(classes, str) else [int(c) for c in classes]
         self.per_image = per_image
 

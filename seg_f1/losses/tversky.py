@@ -7,6 +7,7 @@ from torch import Tensor
 from seg_f1.losses.base import (
     ClassWeights,
     SegmentationLoss,
+    check_number,
     class_weight_buffer,
     mean_over_classes,
 )
@@ -47,6 +48,8 @@ class TverskyLoss(SegmentationLoss):
         class_weights: ClassWeights = None,
     ) -> None:
         super().__init__(ignore_index)
+        for name, value in (("alpha", alpha), ("beta", beta), ("smooth", smooth)):
+            check_number(name, value, ">= 0")
         if not alpha + beta > 0:
             raise ValueError(
                 f"alpha + beta must be > 0, got alpha={alpha}, beta={beta}: with both 0 no error "

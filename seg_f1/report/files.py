@@ -1,0 +1,28 @@
+"""Report files are written whole or not at all (``seg_f1.io.write_atomically``)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from seg_f1.io import write_atomically
+
+
+def save_bytes(data: bytes, path: Path) -> Path:
+    write_atomically(path, lambda tmp: tmp.write_bytes(data))
+    return path
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """As a 100-dpi PNG; the figure is closed, so a long sweep does not pile them up."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return save_bytes(buffer.getvalue(), path)
+
+
+def save_text(text: str, path: Path) -> Path:
+    return save_bytes(text.encode(), path)

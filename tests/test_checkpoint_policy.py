@@ -1,0 +1,49 @@
+"""The checkpoint disk policy: a weights-only best checkpoint beside a complete last.ckpt, and
+inside a multirun only what reusing the trial needs."""
+
+from __future__ import annotations
+
+import pytest
+
+from seg_f1.callbacks.checkpoint import RunCheckpoint
+from seg_f1.checkpoints import load_checkpoint
+from seg_f1.inference import load_model
+from seg_f1.training import train
+
+
+def checkpoints(run_dir):
+    return {path.name: load_checkpoint(path) for path in (run_dir / "checkpoints").glob("*.ckpt")}
+
+
+@pytest.mark.slow
+def test_best_weights_only_keeps_a_complete_last_ckpt_to_resume(compose_cfg, tmp_path):
+    train(compose_cfg("trainer.max_epochs=2", "callbacks.model_checkpoint.best_weights_only=true"))
+    saved = checkpoints(tmp_path)
+    best = next(name for name in saved if name != "last.ckpt")
+    assert "optimizer_states" not in saved[best] and "optimizer_states" in saved["last.ckpt"]
+    folder = tmp_path / "checkpoints"
+    assert (folder / best).stat().st_size < (folder / "last.ckpt").stat().st_size / 2
+    model, recipe = load_model(folder / best)  # reusable as it is
+    assert recipe.image_size == 32 and len(model.class_names) == 19
+
+
+@pytest.mark.slow
+def test_a_finished_sweep_job_keeps_its_best_weights_only(compose_cfg, tmp_path):
+    train(compose_cfg("hydra.mode=MULTIRUN"))
+    saved = checkpoints(tmp_path)
+    assert len(saved) == 1 and "last.ckpt" not in saved
+    (best,) = saved.values()
+    assert "optimizer_states" not in best and "state_dict" in best
+
+
+@pytest.mark.slow
+def test_a_sweep_can_keep_everything(compose_cfg, tmp_path):
+    train(compose_cfg("hydra.mode=MULTIRUN", "callbacks.model_checkpoint.in_multirun=everything"))
+    saved = checkpoints(tmp_path)
+    assert "optimizer_states" in saved["last.ckpt"]
+    assert all("optimizer_states" in checkpoint for checkpoint in saved.values())
+
+
+def test_an_unknown_policy_is_named():
+    with pytest.raises(ValueError, match="in_multirun='some'.*reuse, everything"):
+        RunCheckpoint(in_multirun="some")

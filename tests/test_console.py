@@ -1,0 +1,37 @@
+"""What a user sees in the terminal: a final table readable at 80 columns, and a tiny run's
+output free of messages the user cannot act on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from rich.console import Console
+from test_sweeps import run_train
+
+from seg_f1.data.synthetic import CLASSES
+from seg_f1.report.runs import f1_table
+from seg_f1.report.tables import rich_table
+
+
+def test_the_final_f1_table_reads_at_80_columns():
+    confmat = torch.eye(19, dtype=torch.long) * 1000 + 3
+    console = Console(width=80, record=True, color_system=None)
+    console.print(rich_table(f1_table(confmat, list(CLASSES), "test")))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    (title,) = [line for line in lines if "F1 per class" in line]
+    assert "(mean over foreground: 0.9489)" in title  # 2·1003 / (2·1003 + 2·18·3), on one line
+    assert sum("neck_l" in line for line in lines) == 1
+
+
+UNACTIONABLE = ("💡 Tip", "litlogger", "litmodels", "exists and is not empty")
+
+
+@pytest.mark.slow
+def test_a_tiny_run_prints_nothing_the_user_cannot_act_on(tmp_path, data_dir):
+    result = run_train(f"hydra.run.dir={tmp_path / 'run'}", data_dir=data_dir, COLUMNS="80")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    for message in UNACTIONABLE:
+        assert message not in output, message
+    assert "F1 per class (mean over foreground:" in result.stdout

@@ -1,0 +1,130 @@
+"""Each figure at the real 19-class size, checked through matplotlib's objects: titles, axis
+labels, the class-colour legend, numbers in cells and on bars, integer epochs, log axes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import yaml
+from matplotlib.colors import to_hex
+from test_sweep_report import write_job
+
+from seg_f1.data.synthetic import CLASSES
+from seg_f1.report import figures
+from seg_f1.report.palette import palette
+from seg_f1.sweep_report import collect, plot, swept_keys
+
+NAMES = list(CLASSES)
+
+
+def legend_colours(legend) -> dict[str, str]:
+    return {
+        text.get_text(): to_hex(handle.get_facecolor())
+        for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)
+    }
+
+
+def expected_colours() -> dict[str, str]:
+    colours = palette(NAMES) / 255
+    return {n: to_hex(c) for n, c in zip(NAMES, colours, strict=True) if n != "background"}
+
+
+def test_predictions_carry_a_legend_of_every_class_colour_and_a_title():
+    image = np.zeros((32, 32, 3), np.uint8)
+    mask = np.arange(32 * 32).reshape(32, 32) % 19
+    fig = figures.predictions_figure([image] * 2, [mask] * 2, [mask] * 2, NAMES, "val · epoch 3")
+    (legend,) = fig.legends
+    assert legend.get_title().get_text() == "class colours"
+    assert legend_colours(legend) == expected_colours()  # 18 foreground classes, right colours
+    assert fig.get_suptitle() == "val · epoch 3"
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["image", "target", "prediction"]
+
+
+def test_legend_figure_is_the_same_legend_alone():
+    (legend,) = figures.legend_figure(NAMES).legends
+    assert legend_colours(legend) == expected_colours()
+
+
+def test_confusion_is_row_normalised_with_percent_in_readable_cells():
+    confmat = np.eye(19, dtype=np.int64) * 90
+    confmat[1, 2] = 10  # skin: 90 right, 10 as nose -> 90% and 10%
+    confmat[3, 4] = 1  # eye_g: 1 of 91 -> 1%
+    confmat[5, 6] = 0
+    fig = figures.confusion_figure(confmat, NAMES, "val confusion · epoch 2")
+    ax = fig.axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in ax.texts}  # fmt: skip
+    assert cells[(1, 1)] == "90" and cells[(1, 2)] == "10"
+    assert cells[(3, 4)] == "1" and cells[(0, 0)] == "100"
+    assert (5, 6) not in cells and len(cells) == 19 + 2
+    assert ax.get_title() == "val confusion · epoch 2"
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "target class"
+    assert "share of the target class" in fig.axes[1].get_ylabel()  # the colour bar
+
+
+def test_per_class_f1_shows_its_values_and_explains_its_colours():
+    f1 = [0.5] * 19
+    f1[2], f1[14] = 0.875, math.nan
+    share = [0.05] * 19
+    share[4] = 0.001
+    fig = figures.per_class_f1_figure(NAMES, f1, share, 0.01, "val F1 · epoch 1")
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.texts]
+    assert "0.875" in labels and "n/a" in labels and labels.count("0.500") == 17
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "≥ 1.0% of the pixels", "< 1.0% of the pixels"
+    ]  # fmt: skip
+    bars = {t.get_text(): p for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)}
+    assert to_hex(bars["l_eye"].get_facecolor()) == to_hex(figures.SMALL_COLOUR)
+    assert to_hex(bars["nose"].get_facecolor()) == to_hex(figures.USUAL_COLOUR)
+    assert ax.get_title() == "val F1 · epoch 1" and ax.get_xlabel().startswith("F1")
+
+
+def test_curves_have_integer_epochs_and_the_learning_rate():
+    rows = [{"epoch": e, "train/loss": 1.0, "val/f1": 0.1 * e, "lr": 1e-3 / 2**e} for e in range(3)]
+    fig = figures.curves_figure(rows, "training curves · run x")
+    fig.canvas.draw()
+    for ax in fig.axes[:3]:
+        ticks = [t for t in ax.get_xticks() if 0 <= t <= 2]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        assert ax.get_xlabel() == "epoch"
+    lr_ax = next(ax for ax in fig.axes if ax.get_title() == "learning rate per epoch")
+    assert lr_ax.get_yscale() == "log"
+    assert list(lr_ax.lines[0].get_ydata()) == [1e-3, 5e-4, 2.5e-4]
+    assert fig.get_suptitle() == "training curves · run x"
+
+
+def write_optuna_sweep(root):
+    for job, (lr, wd, best) in enumerate([(1e-4, 1e-5, 0.5), (2e-3, 1e-2, 0.6), (5e-4, 1e-3, 0.4)]):
+        write_job(root, str(job), [f"optimizer.lr={lr}", f"optimizer.weight_decay={wd}"], best=best)
+    params = {
+        "optimizer.lr": "tag(log, interval(1.0e-4, 3.0e-3))",
+        "optimizer.weight_decay": "tag(log, interval(1.0e-5, 1.0e-2))",
+    }
+    sweeper = {"_target_": "hydra_plugins.seg_f1_sweepers.optuna_sweeper.OptunaSweeper",
+               "params": params}  # fmt: skip
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": sweeper}}))
+
+
+def test_sweep_plot_of_an_optuna_search_has_log_axes_points_and_a_title(tmp_path):
+    root = tmp_path / "optuna"
+    write_optuna_sweep(root)
+    trials = collect(root)
+    fig = plot(trials, swept_keys(trials), root)
+    assert [ax.get_xscale() for ax in fig.axes] == ["log", "log"]
+    for ax in fig.axes:
+        (line,) = ax.lines[:1]
+        assert line.get_linestyle() == "None"  # sampled trials are not joined
+    assert "3 finished trials" in fig.get_suptitle()
+    assert fig.axes[0].get_title() == "val/f1 vs optimizer.lr"
+
+
+def test_sweep_plot_of_a_grid_joins_its_points_on_linear_axes(tmp_path):
+    root = tmp_path / "grid"
+    for job, dice in enumerate(["0.3", "0.8", "1.5"]):
+        write_job(root, str(job), [f"loss.dice_weight={dice}"], best=0.5)
+    trials = collect(root)
+    (ax,) = plot(trials, swept_keys(trials), root).axes
+    assert ax.get_xscale() == "linear" and ax.lines[0].get_linestyle() == "-"
