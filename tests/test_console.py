@@ -8,7 +8,7 @@ import torch
 from rich.console import Console
 from test_sweeps import run_train
 
-from seg_f1.data.synthetic import CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.report.runs import f1_table
 from seg_f1.report.tables import rich_table
 

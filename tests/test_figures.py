@@ -10,7 +10,7 @@ import yaml
 from matplotlib.colors import to_hex
 from test_sweep_report import write_job
 
-from seg_f1.data.synthetic import CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.report import figures
 from seg_f1.report.palette import palette
 from seg_f1.sweep_report import collect, plot, swept_keys

@@ -13,7 +13,7 @@ from PIL import Image
 from skimage import data
 
 from seg_f1 import export, predict
-from seg_f1.data.synthetic import CLASSES
+from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.inference import load_checkpoint, load_model
 from seg_f1.onnx_model import OnnxModel
 from seg_f1.report.palette import NAMED
