@@ -21,8 +21,10 @@ from seg_f1.losses import CELoss, TverskyLoss
         (["data.batch_size=0"], "data.batch_size=0"),
         (["loss=ce_tversky", "loss.tversky.alpha=0", "loss.tversky.beta=0"],
          "loss.tversky: alpha + beta must be > 0"),
-        (["loss.ce.label_smoothing=1.0"], "loss.ce: label_smoothing must be in [0, 1)"),
-        (["loss.ce.label_smoothing=-0.1"], "loss.ce: label_smoothing must be in [0, 1)"),
+        (["loss=ce_dice", "loss.ce.label_smoothing=1.0"],
+         "loss.ce: label_smoothing must be in [0, 1)"),
+        (["loss=ce_dice", "loss.ce.label_smoothing=-0.1"],
+         "loss.ce: label_smoothing must be in [0, 1)"),
     ],
 )  # fmt: skip
 def test_a_config_that_cannot_train_is_refused_before_data_exists(
