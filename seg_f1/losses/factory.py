@@ -79,7 +79,10 @@ def _split_terms(spec: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict
         if key == "class_weights":
             continue
         if key.endswith(_WEIGHT_SUFFIX):
-            check_number(f"loss.{key}", value, ">= 0")
+            try:
+                check_number(f"loss.{key}", value, ">= 0")
+            except ArgumentError as error:  # a config key, not a loss argument: a ValueError
+                raise ValueError(str(error)) from None
             weights[key.removesuffix(_WEIGHT_SUFFIX)] = float(value)
         elif isinstance(value, dict):
             blocks[key] = value
