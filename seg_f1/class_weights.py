@@ -21,6 +21,7 @@ import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
 
+from seg_f1 import CONF_DIR
 from seg_f1.losses.class_weights import (
     ClassCounts,
     compute_class_weights,
@@ -32,7 +33,7 @@ from seg_f1.report.tables import Column, Table, rich_table
 _OWN_KEYS = ("method", "beta")
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     method = cfg.get("method", "median_freq")
     datamodule = hydra.utils.instantiate(cfg.data)
