@@ -53,7 +53,6 @@ def test_presets_select_their_hardware(compose_cfg):
     assert (gpu.accelerator, gpu.devices, gpu.get("strategy")) == ("gpu", 1, None)
     assert (ddp.accelerator, ddp.strategy, ddp.devices) == ("gpu", "ddp", "auto")
     assert (ddp_cpu.accelerator, ddp_cpu.strategy, ddp_cpu.devices) == ("cpu", "ddp", 2)
-    assert compose_cfg("trainer=debug").trainer.fast_dev_run is True
     assert compose_cfg().trainer.precision == "32-true"  # the measured CPU default
 
 

@@ -1,0 +1,134 @@
+"""MLflow on SQLite (read back, and served over HTTP), TensorBoard hparams, W&B offline files."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, TINY, run_env
+
+from seg_f1.training import train
+
+REPORTS = {"curves.png", "per_class_f1.png", "confusion.png", "predictions.png", "diagnosis.md"}
+
+
+def no_mlflow_env() -> dict[str, str]:
+    return {k: v for k, v in run_env().items() if not k.startswith("MLFLOW_")}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_mlflow(store_uri: str, port: int, log: Path) -> subprocess.Popen:
+    """``mlflow server`` on loopback; fails the test with its stderr if it never answers."""
+    mlflow = Path(sys.executable).parent / "mlflow"
+    command = [str(mlflow), "server", "--backend-store-uri", store_uri, "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1"]  # fmt: skip
+    server = subprocess.Popen(
+        command, env=no_mlflow_env(), stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return server
+        except OSError:
+            time.sleep(1)
+    server.terminate()
+    pytest.fail(f"mlflow server did not answer on port {port} in 120 s:\n{log.read_text()}")
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_mlflow_sweep_shares_one_sqlite_experiment_readable_and_served(tmp_path, data_dir):
+    from mlflow.tracking import MlflowClient
+
+    elsewhere, root = tmp_path / "elsewhere", tmp_path / "root"
+    elsewhere.mkdir()
+    overrides = [*TINY, "trainer.max_epochs=2", f"paths.data_dir={data_dir}",
+                 f"paths.root_dir={root}", "logger=mlflow", "seed=1,2"]  # fmt: skip
+    command = [sys.executable, str(ROOT / "train.py"), "-m", *overrides]
+    done = subprocess.run(
+        command, cwd=elsewhere, env=no_mlflow_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert list(elsewhere.iterdir()) == []  # no ./mlruns, ./outputs or ./data where it started
+
+    store = f"sqlite:///{root}/mlflow.db"
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("seg_f1")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    sweeps = {run.data.tags["sweep"] for run in runs}
+    (sweep_dir,) = sweeps
+    assert Path(sweep_dir).parent == root / "outputs" / "multirun"
+    assert sorted(run.data.tags["sweep_job"] for run in runs) == ["0", "1"]
+    run = min(runs, key=lambda r: r.data.tags["sweep_job"])
+    params = run.data.params
+    assert params["seed"] == "1" and params["loss.dice_weight"] == "0.5"
+    assert params["optimizer.lr"] == "0.003" and params["trainer.max_epochs"] == "2"
+    history = client.get_metric_history(run.info.run_id, "val/f1")
+    assert [m.step for m in history] and len(history) == 2  # one value per epoch
+    assert {"test/f1", "val/loss", "train/loss"} <= set(run.data.metrics)
+    artifacts = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert artifacts >= REPORTS
+    assert str(root / "mlartifacts") in run.info.artifact_uri
+
+    port = free_port()
+    server = serve_mlflow(store, port, tmp_path / "server.log")
+    try:
+        api = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+        served = get_json(f"{api}/runs/get?run_id={run.info.run_id}")["run"]
+        served_params = {p["key"]: p["value"] for p in served["data"]["params"]}
+        assert served_params["loss.dice_weight"] == "0.5"
+        served_f1 = {m["key"]: m["value"] for m in served["data"]["metrics"]}["val/f1"]
+        assert served_f1 == pytest.approx(history[-1].value)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_tensorboard_hparams_carry_the_best_val_f1(compose_cfg, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    best = train(compose_cfg("logger=tensorboard", "trainer.max_epochs=2"))
+    accumulator = EventAccumulator(str(tmp_path / "tensorboard"))  # every event file there
+    accumulator.Reload()
+    assert [e.value for e in accumulator.Scalars("hp_metric")] == [pytest.approx(best)]
+    assert best != -1 and 0 <= best <= 1
+    assert "_hparams_/session_start_info" in accumulator.PluginTagToContent("hparams")
+
+
+@pytest.mark.slow
+def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
+    compose_cfg, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
+    best = train(compose_cfg("logger=wandb"))
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    files = run_dir / "files"
+    config = yaml.safe_load((files / "config.yaml").read_text())
+    assert config["loss.dice_weight"]["value"] == 0.5 and config["seed"]["value"] == 42
+    summary = json.loads((files / "wandb-summary.json").read_text())
+    assert summary["val/f1"] == pytest.approx(best)
+    assert {p.name for p in files.iterdir()} >= REPORTS
+    assert list(run_dir.glob("run-*.wandb"))  # what `wandb sync` uploads later
