@@ -16,9 +16,13 @@ from PIL import Image
 
 COMMANDS = ["train", "evaluate", "predict", "export", "sweep-report", "dataset-stats",
             "class-weights"]  # fmt: skip
-NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", "outputs", "data", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
-)
+NOT_SOURCE_ANYWHERE = shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", ".*_cache")
+NOT_SOURCE_AT_TOP = {".venv", "outputs", "data", "build", "dist"}  # seg_f1/data is source
+
+
+def not_source(folder: str, names: list[str]) -> set[str]:
+    top = {n for n in names if n in NOT_SOURCE_AT_TOP} if Path(folder) == ROOT else set()
+    return top | NOT_SOURCE_ANYWHERE(folder, names)
 
 
 def outside_env() -> dict[str, str]:
@@ -37,7 +41,7 @@ def run(command: list, cwd: Path, env: dict) -> subprocess.CompletedProcess:
 def build_wheel(tmp_path: Path) -> Path:
     """From a copy of the source, as `pip install .` would (no build folder left in the repo)."""
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
+    shutil.copytree(ROOT, source, ignore=not_source)
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
     run([*pip_wheel, "-w", str(tmp_path / "dist"), str(source)], tmp_path, run_env())
     (wheel,) = (tmp_path / "dist").glob("seg_f1-*.whl")
