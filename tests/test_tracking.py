@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from conftest import ROOT, TINY, run_env
 
 from seg_f1.training import train
 
+START_S = 300  # a loaded 2-core machine needs minutes to import and migrate
 REPORTS = {"curves.png", "per_class_f1.png", "confusion.png", "predictions.png", "diagnosis.md"}
 
 
@@ -34,10 +37,9 @@ def serve_mlflow(store_uri: str, port: int, log: Path) -> subprocess.Popen:
     mlflow = Path(sys.executable).parent / "mlflow"
     command = [str(mlflow), "server", "--backend-store-uri", store_uri, "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1"]  # fmt: skip
-    server = subprocess.Popen(
-        command, env=no_mlflow_env(), stdout=log.open("w"), stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 120
+    server = subprocess.Popen(command, env=no_mlflow_env(), stdout=log.open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()}")
@@ -46,8 +48,18 @@ def serve_mlflow(store_uri: str, port: int, log: Path) -> subprocess.Popen:
                 return server
         except OSError:
             time.sleep(1)
-    server.terminate()
-    pytest.fail(f"mlflow server did not answer on port {port} in 120 s:\n{log.read_text()}")
+    stop(server)
+    pytest.fail(f"mlflow server did not answer on port {port} in {START_S} s:\n{log.read_text()}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """The server and its workers (one process group)."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def get_json(url: str) -> dict:
@@ -100,8 +112,7 @@ def test_mlflow_sweep_shares_one_sqlite_experiment_readable_and_served(tmp_path,
         served_f1 = {m["key"]: m["value"] for m in served["data"]["metrics"]}["val/f1"]
         assert served_f1 == pytest.approx(history[-1].value)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
 
 @pytest.mark.slow
