@@ -121,3 +121,5 @@ def publish_run(trainer: L.Trainer, cfg: DictConfig, best: float) -> None:
         elif isinstance(logger, WandbLogger):
             for path in reports:
                 logger.experiment.save(str(path), base_path=str(run_dir), policy="now")
+            # Lightning leaves the W&B run open: the next job of a sweep would log into it
+            logger.experiment.finish()

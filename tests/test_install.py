@@ -31,7 +31,7 @@ def outside_env() -> dict[str, str]:
 
 
 def run(command: list, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, (
         f"{command[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     )
