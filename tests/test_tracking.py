@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -13,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT, TINY, run_env
 
 from seg_f1.training import train
@@ -127,6 +127,36 @@ def test_tensorboard_hparams_carry_the_best_val_f1(compose_cfg, tmp_path):
     assert "_hparams_/session_start_info" in accumulator.PluginTagToContent("hparams")
 
 
+def wandb_records(path: Path) -> list:
+    """The records of an offline ``run-*.wandb`` file: LevelDB log chunks (4-byte CRC, 2-byte
+    length, 1-byte type in 32 KiB blocks) after a 7-byte ``:W&B`` header, each a protobuf."""
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    data, block = path.read_bytes(), 32768
+    assert data[:4] == b":W&B", f"{path} is not a W&B run log"
+    records, pending, pos = [], b"", 7
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        length, kind = struct.unpack_from("<HB", data, pos + 4)
+        if kind == 0:
+            break
+        pending += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a whole record, or its last chunk
+            records.append(Record.FromString(pending))
+            pending = b""
+    return records
+
+
+def wandb_items(records: list, kind: str, field: str) -> list[tuple[str, object]]:
+    """(key, value) of every item of the ``kind`` records (a key may sit in ``nested_key``)."""
+    return [(item.key or "/".join(item.nested_key), json.loads(item.value_json))
+            for record in records if record.WhichOneof("record_type") == kind
+            for item in getattr(getattr(record, kind), field)]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
     compose_cfg, tmp_path, monkeypatch
@@ -136,10 +166,11 @@ def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
     monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
     best = train(compose_cfg("logger=wandb"))
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
-    files = run_dir / "files"
-    config = yaml.safe_load((files / "config.yaml").read_text())
-    assert config["loss.dice_weight"]["value"] == 0.5 and config["seed"]["value"] == 42
-    summary = json.loads((files / "wandb-summary.json").read_text())
-    assert summary["val/f1"] == pytest.approx(best)
-    assert {p.name for p in files.iterdir()} >= REPORTS
-    assert list(run_dir.glob("run-*.wandb"))  # what `wandb sync` uploads later
+    (log,) = run_dir.glob("run-*.wandb")  # what `wandb sync` uploads later
+    records = wandb_records(log)
+    config = dict(wandb_items(records, "config", "update"))
+    assert config["loss.dice_weight"] == 0.5 and config["seed"] == 42
+    history = wandb_items(records, "history", "item")
+    assert [value for key, value in history if key == "val/f1"] == [pytest.approx(best)]
+    assert "test/f1" in dict(history)
+    assert {p.name for p in (run_dir / "files").iterdir()} >= REPORTS
