@@ -21,6 +21,7 @@ import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
 
+from seg_f1 import CONF_DIR
 from seg_f1.data.pixel_counts import ClassCounts, count_pixels
 from seg_f1.losses.class_weights import compute_class_weights, save_class_weights
 from seg_f1.report.tables import Column, Table, rich_table
@@ -28,7 +29,7 @@ from seg_f1.report.tables import Column, Table, rich_table
 _OWN_KEYS = ("method", "beta")
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     method = cfg.get("method", "median_freq")
     datamodule = hydra.utils.instantiate(cfg.data)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from PIL import Image
 from rich.console import Console
 
+from seg_f1 import CONF_DIR
 from seg_f1.data.folder import Sample
 from seg_f1.data.pixel_counts import count_pixels
 from seg_f1.data.validation import find_problems
@@ -96,7 +97,7 @@ def stats_table(split: str, report: dict) -> Table:
     return Table(columns, rows, title)
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import track
 from torch import Tensor
 
+from seg_f1 import CONF_DIR
 from seg_f1.data.dataset import read_fitting_photo, read_mask, resize_pair
 from seg_f1.data.transforms import swap_lut
 from seg_f1.inference import InputRecipe, load_model, to_tensor
@@ -117,7 +118,7 @@ def run(cfg: DictConfig) -> dict:
     return {"mean_f1": rows[-1]["f1"], "rows": rows, "confusion": confmat}
 
 
-@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     return run(cfg)["mean_f1"]
 

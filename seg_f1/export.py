@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from seg_f1 import CONF_DIR
 from seg_f1.inference import InputRecipe, load_model
 from seg_f1.io import write_atomically
 from seg_f1.onnx_model import DYNAMIC_AXES, INPUT, OUTPUT, OnnxModel, metadata
@@ -84,7 +85,7 @@ def run(cfg: DictConfig) -> float:
     return difference
 
 
-@hydra.main(config_path="../conf", config_name="export", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="export", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     return run(cfg)
 

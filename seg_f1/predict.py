@@ -25,6 +25,7 @@ from PIL import Image
 from rich.progress import track
 from torch import Tensor
 
+from seg_f1 import CONF_DIR
 from seg_f1.data.folder import IMAGE_SUFFIXES, keyed
 from seg_f1.data.images import read_image
 from seg_f1.inference import InputRecipe, load_model, to_tensor
@@ -153,7 +154,7 @@ def run(cfg: DictConfig) -> list[Path]:
     return written
 
 
-@hydra.main(config_path="../conf", config_name="predict", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

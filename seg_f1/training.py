@@ -17,6 +17,7 @@ from torch import Tensor
 
 from seg_f1.checkpoints import load_checkpoint
 from seg_f1.config_checks import check_train_config
+from seg_f1.config_tree import show_config
 from seg_f1.data import FaceParsingDataModule
 from seg_f1.deprecated import move_deprecated_keys
 from seg_f1.losses import build_loss
@@ -29,6 +30,7 @@ from seg_f1.results import RunRecord, is_first_process, run_objective
 from seg_f1.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
 from seg_f1.resume_config import check_continued_config
 from seg_f1.run_dir import claimed
+from seg_f1.tracking import log_config, publish_run
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ def train(cfg: DictConfig) -> float:
     with claim:
         ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.get("resume"), output_dir)
         step, changes = check_start(cfg, ckpt_path)
+        if is_first_process():
+            show_config(cfg, output_dir)
 
         def body(record: RunRecord) -> None:
             if changes:
@@ -87,6 +91,8 @@ def fit_and_test(
     module = build_module(cfg, datamodule)
     check_optimized_metric(cfg.optimized_metric, module)
     trainer = build_trainer(cfg, resume_from_step=resume_from_step)
+    if trainer.is_global_zero:
+        log_config(trainer.loggers, cfg)
 
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
@@ -98,13 +104,15 @@ def fit_and_test(
             f"continue with: python train.py <same overrides> resume={cfg.paths.output_dir}"
         ) from stop
     best = best_score(trainer, cfg.optimized_metric)
-    if cfg.get("test") and not trainer.fast_dev_run:
+    if cfg.get("test"):  # fast_dev_run keeps no checkpoint: the weights in memory are tested
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=datamodule, ckpt_path=ckpt or None, verbose=False)
         if trainer.is_global_zero and "test" in module.last_confusion:
             table = f1_table(module.last_confusion["test"], module.class_names, "test")
             Console().print(rich_table(table))
     log.info("best %s = %.4f", cfg.optimized_metric, best)
+    if trainer.is_global_zero:
+        publish_run(trainer, cfg, best)
     record.observe(trainer, module, best)
 
 
@@ -165,8 +173,8 @@ def check_optimized_metric(name: str, module: SegmentationModule) -> None:
 def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Trainer:
     """``resume_from_step`` tells CSV loggers which rows of an earlier run to keep."""
     quiet_lightning()
-    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    callbacks = instantiate_entries(cfg.get("callbacks"))
+    loggers = instantiate_entries(cfg.get("logger"))
     for logger in loggers:
         if isinstance(logger, ResumableCSVLogger):
             logger.resume_from_step = resume_from_step
@@ -176,6 +184,11 @@ def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Tra
     return hydra.utils.instantiate(
         trainer_kwargs, callbacks=callbacks, logger=loggers or False, plugins=plugins
     )
+
+
+def instantiate_entries(group: DictConfig | None) -> list:
+    """The group's entries; ``callbacks.<name>=null`` or ``logger.<name>=null`` drops one."""
+    return [hydra.utils.instantiate(c) for c in (group or {}).values() if c is not None]
 
 
 def best_score(trainer: L.Trainer, metric: str) -> float:

@@ -58,7 +58,7 @@ def compose_cfg(tmp_path: Path, data_dir: Path) -> Callable[..., DictConfig]:
                 return_hydra_config=True,
             )
         with open_dict(cfg):
-            cfg.paths.root_dir = str(ROOT)
+            cfg.paths.root_dir = str(tmp_path)  # mlflow.db and the like stay in the test's folder
             cfg.paths.output_dir = str(tmp_path)
             cfg.hydra.runtime.output_dir = str(tmp_path)
         HydraConfig.instance().set_config(cfg)

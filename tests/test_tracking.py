@@ -1,0 +1,176 @@
+"""MLflow on SQLite (read back, and served over HTTP), TensorBoard hparams, W&B offline files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY, run_env
+
+from seg_f1.training import train
+
+START_S = 300  # a loaded 2-core machine needs minutes to import and migrate
+REPORTS = {"curves.png", "per_class_f1.png", "confusion.png", "predictions.png", "diagnosis.md"}
+
+
+def no_mlflow_env() -> dict[str, str]:
+    return {k: v for k, v in run_env().items() if not k.startswith("MLFLOW_")}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_mlflow(store_uri: str, port: int, log: Path) -> subprocess.Popen:
+    """``mlflow server`` on loopback; fails the test with its stderr if it never answers."""
+    mlflow = Path(sys.executable).parent / "mlflow"
+    command = [str(mlflow), "server", "--backend-store-uri", store_uri, "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1"]  # fmt: skip
+    server = subprocess.Popen(command, env=no_mlflow_env(), stdout=log.open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return server
+        except OSError:
+            time.sleep(1)
+    stop(server)
+    pytest.fail(f"mlflow server did not answer on port {port} in {START_S} s:\n{log.read_text()}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """The server and its workers (one process group)."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_mlflow_sweep_shares_one_sqlite_experiment_readable_and_served(tmp_path, data_dir):
+    from mlflow.tracking import MlflowClient
+
+    elsewhere, root = tmp_path / "elsewhere", tmp_path / "root"
+    elsewhere.mkdir()
+    overrides = [*TINY, "trainer.max_epochs=2", f"paths.data_dir={data_dir}",
+                 f"paths.root_dir={root}", "logger=mlflow", "seed=1,2"]  # fmt: skip
+    command = [sys.executable, str(ROOT / "train.py"), "-m", *overrides]
+    done = subprocess.run(
+        command, cwd=elsewhere, env=no_mlflow_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert list(elsewhere.iterdir()) == []  # no ./mlruns, ./outputs or ./data where it started
+
+    store = f"sqlite:///{root}/mlflow.db"
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("seg_f1")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    sweeps = {run.data.tags["sweep"] for run in runs}
+    (sweep_dir,) = sweeps
+    assert Path(sweep_dir).parent == root / "outputs" / "multirun"
+    assert sorted(run.data.tags["sweep_job"] for run in runs) == ["0", "1"]
+    run = min(runs, key=lambda r: r.data.tags["sweep_job"])
+    params = run.data.params
+    assert params["seed"] == "1" and params["loss.dice_weight"] == "0.5"
+    assert params["optimizer.lr"] == "0.003" and params["trainer.max_epochs"] == "2"
+    history = client.get_metric_history(run.info.run_id, "val/f1")
+    assert [m.step for m in history] and len(history) == 2  # one value per epoch
+    assert {"test/f1", "val/loss", "train/loss"} <= set(run.data.metrics)
+    artifacts = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert artifacts >= REPORTS
+    assert str(root / "mlartifacts") in run.info.artifact_uri
+
+    port = free_port()
+    server = serve_mlflow(store, port, tmp_path / "server.log")
+    try:
+        api = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+        served = get_json(f"{api}/runs/get?run_id={run.info.run_id}")["run"]
+        served_params = {p["key"]: p["value"] for p in served["data"]["params"]}
+        assert served_params["loss.dice_weight"] == "0.5"
+        served_f1 = {m["key"]: m["value"] for m in served["data"]["metrics"]}["val/f1"]
+        assert served_f1 == pytest.approx(history[-1].value)
+    finally:
+        stop(server)
+
+
+@pytest.mark.slow
+def test_tensorboard_hparams_carry_the_best_val_f1(compose_cfg, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    best = train(compose_cfg("logger=tensorboard", "trainer.max_epochs=2"))
+    accumulator = EventAccumulator(str(tmp_path / "tensorboard"))  # every event file there
+    accumulator.Reload()
+    assert [e.value for e in accumulator.Scalars("hp_metric")] == [pytest.approx(best)]
+    assert best != -1 and 0 <= best <= 1
+    assert "_hparams_/session_start_info" in accumulator.PluginTagToContent("hparams")
+
+
+def wandb_records(path: Path) -> list:
+    """The records of an offline ``run-*.wandb`` file: LevelDB log chunks (4-byte CRC, 2-byte
+    length, 1-byte type in 32 KiB blocks) after a 7-byte ``:W&B`` header, each a protobuf."""
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    data, block = path.read_bytes(), 32768
+    assert data[:4] == b":W&B", f"{path} is not a W&B run log"
+    records, pending, pos = [], b"", 7
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        length, kind = struct.unpack_from("<HB", data, pos + 4)
+        if kind == 0:
+            break
+        pending += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a whole record, or its last chunk
+            records.append(Record.FromString(pending))
+            pending = b""
+    return records
+
+
+def wandb_items(records: list, kind: str, field: str) -> list[tuple[str, object]]:
+    """(key, value) of every item of the ``kind`` records (a key may sit in ``nested_key``)."""
+    return [(item.key or "/".join(item.nested_key), json.loads(item.value_json))
+            for record in records if record.WhichOneof("record_type") == kind
+            for item in getattr(getattr(record, kind), field)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
+    compose_cfg, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
+    best = train(compose_cfg("logger=wandb"))
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    (log,) = run_dir.glob("run-*.wandb")  # what `wandb sync` uploads later
+    records = wandb_records(log)
+    config = dict(wandb_items(records, "config", "update"))
+    assert config["loss.dice_weight"] == 0.5 and config["seed"] == 42
+    history = wandb_items(records, "history", "item")
+    assert [value for key, value in history if key == "val/f1"] == [pytest.approx(best)]
+    assert "test/f1" in dict(history)
+    assert {p.name for p in (run_dir / "files").iterdir()} >= REPORTS
