@@ -14,6 +14,7 @@ import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
+from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from seg_f1 import CONF_DIR
 from seg_f1.inference import InputRecipe, load_model
@@ -62,15 +63,26 @@ def parity(model: torch.nn.Module, path: Path, height: int, width: int, batch: i
     return float(np.abs(got - expected).max())
 
 
+def steps_progress(total: int, disable: bool) -> Progress:
+    """A transient spinner and step count: the export and its parity runs take seconds each."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn()]
+    return Progress(*columns, transient=True, disable=disable)
+
+
 def run(cfg: DictConfig) -> float:
     model, recipe = load_model(cfg.ckpt_path)
     output = Path(cfg.output).expanduser()
-    export_onnx(model, recipe, output, cfg.opset)
     size, larger = parity_sizes(recipe, size_multiple(model))
-    differences = [
-        parity(model, output, size, size, cfg.parity_batch),
-        parity(model, output, size, larger, cfg.parity_batch + 1),
-    ]
+    checks = [(size, size, cfg.parity_batch), (size, larger, cfg.parity_batch + 1)]
+    differences = []
+    with steps_progress(total=1 + len(checks), disable=not cfg.progress) as progress:
+        step = progress.add_task("exporting to ONNX", total=1 + len(checks))
+        export_onnx(model, recipe, output, cfg.opset)
+        for height, width, batch in checks:
+            what = f"onnxruntime vs torch at {height}x{width}"
+            progress.update(step, advance=1, description=what, refresh=True)
+            differences.append(parity(model, output, height, width, batch))
+        progress.update(step, advance=1)
     difference = max(differences)
     print(
         f"onnxruntime vs torch: max abs logit difference {difference:.3e} "

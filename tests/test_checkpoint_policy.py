@@ -3,7 +3,13 @@ inside a multirun only what reusing the trial needs."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
+from conftest import ROOT, TINY, run_env
+from test_resume import last_epoch, start_and_wait
 
 from seg_f1.callbacks.checkpoint import RunCheckpoint
 from seg_f1.checkpoints import load_checkpoint
@@ -34,6 +40,31 @@ def test_a_finished_sweep_job_keeps_its_best_weights_only(compose_cfg, tmp_path)
     assert len(saved) == 1 and "last.ckpt" not in saved
     (best,) = saved.values()
     assert "optimizer_states" not in best and "state_dict" in best
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_job_keeps_a_complete_last_ckpt_and_resumes(tmp_path, data_dir):
+    """SIGKILL inside a real ``-m`` job: until a job finishes, last.ckpt holds what resuming
+    needs, while the best checkpoint is already weights-only."""
+    job = tmp_path / "sweep" / "0"
+    overrides = [*TINY, f"paths.data_dir={data_dir}", "test=false"]
+    run = [sys.executable, "train.py", *overrides]
+    sweep = [sys.executable, "train.py", "-m", *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}",
+             "trainer.max_epochs=100"]  # fmt: skip
+    process = start_and_wait(sweep, job, epoch=1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = checkpoints(job)
+    assert "optimizer_states" in saved["last.ckpt"]
+    (best,) = [checkpoint for name, checkpoint in saved.items() if name != "last.ckpt"]
+    assert "optimizer_states" not in best
+
+    until = last_epoch(job) + 2
+    resumed = subprocess.run([*run, f"resume={job}", f"trainer.max_epochs={until}"], cwd=ROOT,
+                             env=run_env(), capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from" in resumed.stderr + resumed.stdout
+    assert last_epoch(job) == until - 1
 
 
 @pytest.mark.slow

@@ -24,14 +24,25 @@ def test_the_final_f1_table_reads_at_80_columns():
     assert sum("neck_l" in line for line in lines) == 1
 
 
-UNACTIONABLE = ("💡 Tip", "litlogger", "litmodels", "exists and is not empty")
+UNACTIONABLE = ("💡 Tip", "litlogger", "litmodels", "exists and is not empty", "FLOPs")
+# TINY drops the bar; this run puts the configured one back
+WITH_PROGRESS_BAR = "+callbacks.progress_bar._target_=seg_f1.callbacks.console.ProgressBar"
 
 
 @pytest.mark.slow
 def test_a_tiny_run_prints_nothing_the_user_cannot_act_on(tmp_path, data_dir):
-    result = run_train(f"hydra.run.dir={tmp_path / 'run'}", data_dir=data_dir, COLUMNS="80")
+    result = run_train(
+        f"hydra.run.dir={tmp_path / 'run'}", WITH_PROGRESS_BAR, "trainer.max_epochs=2",
+        data_dir=data_dir, COLUMNS="80",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     for message in UNACTIONABLE:
         assert message not in output, message
     assert "F1 per class (mean over foreground:" in result.stdout
+    assert "Total params: 14.3 M" in result.stdout  # the module summary, without FLOPs
+    # the bar's last frame: batches, loss and both F1s on one line of at most 80 columns
+    (bar,) = [line for line in result.stdout.splitlines() if line.startswith("Epoch 1/1")]
+    assert len(bar.rstrip()) <= 80, bar
+    for shown in ("2/2", "loss: ", "val/f1: ", "train/f1: "):
+        assert shown in bar, (shown, bar)

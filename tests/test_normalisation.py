@@ -124,7 +124,8 @@ def test_evaluate_and_export_agree_for_new_and_old_checkpoints(tmp_path, faces):
         model, recipe = load_model(ckpt)
         matrices.append(evaluate_samples(model, recipe, faces, CLASSES, batch_size=2))
         cfg = OmegaConf.create({"ckpt_path": str(ckpt), "output": str(tmp_path / "m.onnx"),
-                                "opset": 17, "parity_batch": 2, "tolerance": 1e-3})  # fmt: skip
+                                "opset": 17, "parity_batch": 2, "tolerance": 1e-3,
+                                "progress": False})  # fmt: skip
         assert export.run(cfg) < 1e-3
     assert torch.equal(*matrices) and int(matrices[0].sum()) == 3 * 32 * 32
     model, _ = load_model(new)

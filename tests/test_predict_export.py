@@ -84,7 +84,7 @@ def test_predict_keeps_existing_output_unless_overwrite_and_never_reads_its_own(
 
 def export_cfg(ckpt, onnx_file, **extra):
     keys = {"ckpt_path": str(ckpt), "output": str(onnx_file), "opset": 17, "parity_batch": 2,
-            "tolerance": 1e-4, **extra}  # fmt: skip
+            "tolerance": 1e-4, "progress": False, **extra}  # fmt: skip
     return OmegaConf.create(keys)
 
 

@@ -1,0 +1,79 @@
+"""What a run prints while it trains, sized for an 80-column terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar
+from lightning.pytorch.callbacks.progress.rich_progress import (
+    BatchesProcessedColumn,
+    CustomBarColumn,
+)
+from lightning.pytorch.utilities.model_summary.model_summary import (
+    get_formatted_model_size,
+    get_human_readable_count,
+)
+from rich import get_console
+from rich.progress import TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's Rich bar without the elapsed time and it/s columns, so that the bar, the
+    batch count, the time left and ``loss``, ``val/f1``, ``train/f1`` fit on one 80-column line
+    (up to 99 epochs and 999 batches)."""
+
+    def __init__(self, bar_width: int = 10, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bar_width = bar_width
+
+    def configure_columns(self, trainer) -> list:
+        return [
+            TextColumn("[progress.description]{task.description}"),
+            CustomBarColumn(
+                bar_width=self.bar_width,
+                complete_style=self.theme.progress_bar,
+                finished_style=self.theme.progress_bar_finished,
+                pulse_style=self.theme.progress_bar_pulse,
+            ),
+            BatchesProcessedColumn(style=self.theme.batch_progress),
+            TimeRemainingColumn(compact=True),
+        ]
+
+
+class ModelSummary(RichModelSummary):
+    """Lightning's summary table without its FLOPs column and "Total FLOPs: 0" line: FLOPs are
+    only counted for a module with an ``example_input_array``, which this one leaves unset (a
+    forward pass at fit start for a number nobody asked for)."""
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs: Any,
+    ) -> None:
+        counted = total_flops > 0
+        columns = [(name, values) for name, values in summary_data if counted or name != "FLOPs"]
+        table = Table(header_style=summarize_kwargs.get("header_style", "bold magenta"))
+        for name, _ in columns:
+            table.add_column(name, justify="left" if name in ("Name", "Type", "Mode") else "right")
+        for row in zip(*(values for _, values in columns), strict=True):
+            table.add_row(*row)
+        console = get_console()
+        console.print(table)
+        frozen = total_parameters - trainable_parameters
+        lines = [
+            f"Trainable params: {get_human_readable_count(int(trainable_parameters))}",
+            f"Non-trainable params: {get_human_readable_count(int(frozen))}",
+            f"Total params: {get_human_readable_count(int(total_parameters))}",
+            f"Estimated params size (MB): {get_formatted_model_size(model_size)}",
+            f"Modules in train / eval mode: {total_training_modes['train']} / "
+            f"{total_training_modes['eval']}",
+        ]
+        if counted:
+            lines.append(f"Total FLOPs: {get_human_readable_count(total_flops)}")
+        console.print("\n".join(lines), highlight=False)
