@@ -210,3 +210,8 @@ def test_median_pruner_stops_a_trial_with_a_poor_learning_rate(tmp_path, data_di
     markdown = report(sweep_dir)
     assert "- job 2: pruned after 1 epochs" in markdown and "## Failed trials" not in markdown
     assert (sweep_dir / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (log,) = sweep_dir.glob("worker-*.log")
+    output = log.read_text()
+    assert "trial 2: pruned after 1 epochs" in output
+    assert "Error executing job" not in output, "a pruned trial is not an error"
+    assert "Heartbeat of storage is supposed" not in output

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -92,6 +92,8 @@ class OptunaSweeper(Sweeper):
         from hydra_plugins.seg_f1_sweepers.search_space import split_overrides
 
         warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeats, retries
+        # Optuna's heartbeats are written by seg_f1.heartbeat around each ask/tell trial
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         fixed, space = split_overrides(self.params, arguments)
         check_one_device(self.config.trainer)
         self.sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -219,15 +221,17 @@ class OptunaSweeper(Sweeper):
             )
 
     def _tell_result(self, study: Any, trial: Any, result: JobReturn) -> None:
+        # a pruned job ends in Pruned: told as such, without Hydra's "Error executing job" line
+        if result.status == JobStatus.FAILED and isinstance(result._return_value, Pruned):
+            pruned = result._return_value
+            log.info("trial %d: pruned after %d epochs", trial.number, pruned.epochs)
+            return self._tell(study, trial, "PRUNED")
         try:
             value = result.return_value
         except RunDirRefused as refused:  # the job never ran: the trial holds no slot
             trial.set_user_attr(REFUSED_ATTR, str(refused))
             self._tell(study, trial, "FAIL")
             raise RuntimeError(f"trial {trial.number}: {refused}") from refused
-        except Pruned as pruned:
-            log.info("trial %d: pruned after %d epochs", trial.number, pruned.epochs)
-            return self._tell(study, trial, "PRUNED")
         except Exception as error:
             log.error("trial %d failed: %s", trial.number, error)
             return self._tell(study, trial, "FAIL")
