@@ -3,7 +3,7 @@
 ``python -m seg_f1.predict ckpt_path=<ckpt> input=<image|folder> output=<folder> [overlay=true]``
 writes ``<name>_mask.png`` (class indices) and ``<name>_overlay.png`` per image, keeping the
 input folder's sub-folders, and ``legend.png`` with the overlays' class colours. With
-``backend=onnx model=<file.onnx>`` an export of ``seg_f1.export`` runs through onnxruntime and
+``backend=onnx onnx_model=<file.onnx>`` an export of ``seg_f1.export`` runs through onnxruntime and
 no torch checkpoint is needed. Unreadable files are skipped with a warning that names them. A
 non-empty output folder is refused unless ``overwrite=true``; one inside the input is not read.
 """
@@ -111,15 +111,18 @@ def save_png(array: np.ndarray, path: Path) -> None:
 
 
 def load_backend(cfg: DictConfig) -> tuple[Any, InputRecipe]:
-    """``backend=torch``: the checkpoint ``ckpt_path``; ``backend=onnx``: the export ``model``."""
+    """``backend=torch``: the checkpoint ``ckpt_path``; ``backend=onnx``: the export
+    ``onnx_model`` (not ``model``: that name is the training config's model group)."""
     if cfg.backend == "torch":
         if not cfg.get("ckpt_path"):
             raise ValueError("backend=torch needs ckpt_path=<checkpoint>")
         return load_model(cfg.ckpt_path)
     if cfg.backend == "onnx":
-        if not cfg.get("model"):
-            raise ValueError("backend=onnx needs model=<file.onnx> (from python -m seg_f1.export)")
-        model = OnnxModel(cfg.model)
+        if not cfg.get("onnx_model"):
+            raise ValueError(
+                "backend=onnx needs onnx_model=<file.onnx> (from python -m seg_f1.export)"
+            )
+        model = OnnxModel(cfg.onnx_model)
         return model, model.recipe
     raise ValueError(f"backend={cfg.backend}: expected torch or onnx")
 

@@ -56,7 +56,7 @@ def test_training_items_align_a_turned_photo_with_its_upright_mask(tmp_path):
 def test_predict_writes_masks_the_shape_of_the_displayed_photo(tmp_path):
     ckpt = write_checkpoint(tmp_path / "model.ckpt")
     save_turned_jpeg(tmp_path / "phone.jpg", displayed_photo(60, 40))
-    cfg = OmegaConf.create({"backend": "torch", "model": None, "ckpt_path": str(ckpt),
+    cfg = OmegaConf.create({"backend": "torch", "onnx_model": None, "ckpt_path": str(ckpt),
                             "input": str(tmp_path / "phone.jpg"),
                             "output": str(tmp_path / "out"), "overlay": True, "batch_size": 1,
                             "progress": False, "overwrite": False})  # fmt: skip

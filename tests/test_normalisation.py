@@ -90,7 +90,7 @@ def test_predict_equals_the_former_float_path_for_new_and_old_checkpoints(tmp_pa
     with torch.no_grad():
         logits = model(former_predict_input(photos, 32, MEAN, STD))
     for name, ckpt in (("new", new), ("old", old)):
-        cfg = OmegaConf.create({"backend": "torch", "model": None, "ckpt_path": str(ckpt),
+        cfg = OmegaConf.create({"backend": "torch", "onnx_model": None, "ckpt_path": str(ckpt),
                                 "input": str(tmp_path / "photos"),
                                 "output": str(tmp_path / name), "overlay": False, "batch_size": 3,
                                 "progress": False, "overwrite": False})  # fmt: skip

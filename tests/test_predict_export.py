@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_env
 from inference_fixtures import IMAGENET_MEAN, IMAGENET_STD, write_checkpoint
 from omegaconf import OmegaConf
 from PIL import Image
@@ -20,7 +23,7 @@ from seg_f1.report.palette import NAMED
 
 
 def predict_cfg(ckpt, source, output, **extra):
-    keys = {"backend": "torch", "ckpt_path": str(ckpt), "model": None, "input": str(source),
+    keys = {"backend": "torch", "ckpt_path": str(ckpt), "onnx_model": None, "input": str(source),
             "output": str(output), "overlay": True, "batch_size": 2, "progress": False,
             "overwrite": False, **extra}  # fmt: skip
     return OmegaConf.create(keys)
@@ -136,10 +139,13 @@ def test_predict_with_onnx_needs_no_checkpoint_and_matches_torch_at_two_sizes(tm
     (tmp_path / "photos").mkdir()
     Image.fromarray(photos[1]).save(tmp_path / "photos" / "crop.png")
     ckpt.unlink()  # the ONNX file alone is enough
-    cfg = predict_cfg(None, tmp_path / "photos", tmp_path / "out", backend="onnx",
-                      model=str(tmp_path / "m.onnx"))  # fmt: skip
-    (mask_file,) = predict.run(cfg)
-    mask = np.asarray(Image.open(mask_file))
+    # through the command line a user types, not a hand-made config
+    command = [sys.executable, "-m", "seg_f1.predict", "backend=onnx",
+               f"onnx_model={tmp_path / 'm.onnx'}", f"input={tmp_path / 'photos'}",
+               f"output={tmp_path / 'out'}", "progress=false"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    mask = np.asarray(Image.open(tmp_path / "out" / "crop_mask.png"))
     expected_mask = predict.predict_masks(torch_model, recipe, [photos[1]])[0]
     assert mask.shape == (300, 200) and (mask == expected_mask).mean() > 0.999
     assert (tmp_path / "out" / "crop_overlay.png").is_file()
@@ -157,7 +163,7 @@ def test_predict_with_onnx_names_a_file_that_is_not_a_seg_f1_export(tmp_path):
     onnx.save(plain, str(tmp_path / "plain.onnx"))
     with pytest.raises(ValueError, match=r"plain\.onnx: not a seg_f1 ONNX export.*class_names"):
         OnnxModel(tmp_path / "plain.onnx")
-    with pytest.raises(ValueError, match="backend=onnx needs model="):
+    with pytest.raises(ValueError, match="backend=onnx needs onnx_model="):
         predict.run(predict_cfg(None, tmp_path, tmp_path / "out", backend="onnx"))
 
 

@@ -62,7 +62,7 @@ def test_evaluate_shows_a_bar(terminal, faces, tmp_path):
 
 def test_predict_shows_a_bar(terminal, faces, tmp_path):
     cfg = {"backend": "torch", "ckpt_path": str(write_checkpoint(tmp_path / "model.ckpt")),
-           "model": None, "input": str(faces[0].image), "output": str(tmp_path / "out"),
+           "onnx_model": None, "input": str(faces[0].image), "output": str(tmp_path / "out"),
            "overlay": False, "batch_size": 1, "progress": True, "overwrite": False}  # fmt: skip
     predict.run(OmegaConf.create(cfg))
     assert "predicting" in terminal.getvalue()

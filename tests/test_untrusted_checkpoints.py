@@ -63,7 +63,7 @@ def test_evaluate_predict_and_export_refuse_a_hostile_checkpoint(tmp_path, marke
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photo)
     configs = {
         evaluate: {"ckpt_path": str(evil)},
-        predict: {"backend": "torch", "model": None, "ckpt_path": str(evil),
+        predict: {"backend": "torch", "onnx_model": None, "ckpt_path": str(evil),
                   "input": str(photo), "output": str(tmp_path / "out"),
                   "overlay": False, "batch_size": 1, "progress": False, "overwrite": False},
         export: {"ckpt_path": str(evil), "output": str(tmp_path / "m.onnx"), "opset": 17,
