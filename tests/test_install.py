@@ -104,3 +104,18 @@ def test_checkout_is_the_default_root_and_the_env_var_moves_it(monkeypatch, tmp_
     monkeypatch.setenv(seg_f1.ROOT_ENV, str(tmp_path / "elsewhere"))
     assert seg_f1.default_root() == str(tmp_path / "elsewhere")
     assert os.path.samefile(seg_f1.CONF_DIR, ROOT / "conf")
+
+
+def test_the_plugin_scan_is_quiet_without_the_sweep_extra():
+    """A user without Optuna (no `sweep` extra) must not get Hydra's "Plugin is incompatible"
+    warning on every command: only the sweeper itself may import Optuna, and only when used."""
+    without_optuna = (
+        "import sys, warnings; sys.modules['optuna'] = None; warnings.simplefilter('always');"
+        "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper;"
+        "print(sorted(p.__name__ for p in Plugins.instance().discover(Sweeper)))"
+    )
+    done = subprocess.run([sys.executable, "-c", without_optuna], cwd=ROOT, env=run_env(),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "OptunaSweeper" in done.stdout, done.stdout
+    assert "incompatible" not in done.stderr and "optuna" not in done.stderr.lower(), done.stderr

@@ -89,7 +89,7 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         from optuna.exceptions import ExperimentalWarning
 
-        from hydra_plugins.seg_f1_sweepers.search_space import split_overrides
+        from hydra_plugins.seg_f1_sweepers._search_space import split_overrides
 
         warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeats, retries
         # Optuna's heartbeats are written by seg_f1.heartbeat around each ask/tell trial
@@ -194,7 +194,7 @@ class OptunaSweeper(Sweeper):
         return True
 
     def _run(self, study: Any, storage: Any, trial: Any, fixed: list[str]) -> None:
-        from hydra_plugins.seg_f1_sweepers.search_space import trial_overrides
+        from hydra_plugins.seg_f1_sweepers._search_space import trial_overrides
 
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr(JOB_DIR_ATTR, str((self.sweep_dir / str(trial.number)).resolve()))

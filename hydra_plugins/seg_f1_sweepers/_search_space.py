@@ -1,5 +1,7 @@
 """Hydra's sweep syntax (``choice``, ``range``, ``interval``, ``tag(log, ...)``) as Optuna
-distributions, so ``hydra.sweeper.params`` reads like any other Hydra sweep."""
+distributions, so ``hydra.sweeper.params`` reads like any other Hydra sweep. The leading
+underscore keeps Hydra's plugin scan from importing it (and Optuna) where the sweep extra is
+not installed."""
 
 from __future__ import annotations
 
