@@ -1,13 +1,15 @@
-"""Does hyperband pruning find the same best val/f1 for fewer epochs? Two Optuna studies of the
-same search (conf/hparams_search/optuna.yaml, the same sampler seed), one unpruned and one with
-hyperband, run side by side (one core each) or one after the other on the same machine.
+"""Does pruning find the same best val/f1 for fewer epochs? Optuna studies of the same search
+(conf/hparams_search/optuna.yaml, the same sampler seed): one unpruned, one per pruner named,
+run side by side (one core each) or one after the other on the same machine.
 
     python benchmarks/bench_pruning.py [--trials 16] [--epochs 6] [--out DIR]
-        [--hyperband reduction_factor=4 ...] [--one-after-the-other] [override ...]
+        [--pruners hyperband successive_halving] [--option hyperband.reduction_factor=4]
+        [--reuse] [--one-after-the-other] [override ...]
 
 Prints, per study, the best val/f1, the epochs spent (summed over trials, from the study's
-intermediate values), the wall time and the CPU time; each study directory gets its
-sweep_report.md and trials.png. Target: the same best within noise for at most half the epochs.
+intermediate values) and their ratio to the unpruned study, the wall time and the CPU time;
+each study directory gets its sweep_report.md and trials.png. Target: the same best within
+noise for at most half the epochs.
 """
 
 from __future__ import annotations
@@ -25,23 +27,22 @@ from seg_f1.study import open_storage
 from seg_f1.sweep_report import report
 
 ROOT = Path(__file__).resolve().parents[1]
-PRUNERS = {
-    "unpruned": ["hydra/sweeper/pruner=none"],
-    "hyperband": ["hydra/sweeper/pruner=hyperband"],
-}
+BASELINE = "unpruned"
 
 
 def study_command(name: str, args: argparse.Namespace) -> list[str]:
+    pruner = "none" if name == BASELINE else name
     command = [
-        sys.executable, "train.py", "-m", "hparams_search=optuna", *PRUNERS[name],
+        sys.executable, "train.py", "-m", "hparams_search=optuna", f"hydra/sweeper/pruner={pruner}",
         f"hydra.sweeper.n_trials={args.trials}", f"trainer.max_epochs={args.epochs}",
         f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={args.out / name}",
         "~callbacks.progress_bar", *args.overrides,
     ]  # fmt: skip
     if name == "hyperband":
         command.append(f"hydra.sweeper.pruner.max_resource={args.epochs}")
-        command += [f"hydra.sweeper.pruner.{option}" for option in args.hyperband]
-    return command
+    prefix = f"{name}."
+    options = [o.removeprefix(prefix) for o in args.option if o.startswith(prefix)]
+    return command + [f"hydra.sweeper.pruner.{option}" for option in options]
 
 
 def start_study(name: str, args: argparse.Namespace, threads: str | None) -> subprocess.Popen:
@@ -65,7 +66,7 @@ def wait_for_studies(running: dict[str, subprocess.Popen], start: float) -> dict
     return ended
 
 
-def summarise(name: str, out: Path, wall: float, cpu: float) -> dict:
+def summarise(name: str, out: Path, wall: float | None, cpu: float | None) -> dict:
     storage = open_storage(f"sqlite:///{out / name}/optuna.db")
     trials = optuna.load_study(study_name=name, storage=storage).get_trials()
     report(out / name)
@@ -83,31 +84,41 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "pruning_benchmark")
-    parser.add_argument("--hyperband", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="HyperbandPruner options, e.g. reduction_factor=4")  # fmt: skip
+    parser.add_argument("--pruners", nargs="+", default=["hyperband"],
+                        help="hydra/sweeper/pruner options to measure")  # fmt: skip
+    parser.add_argument("--option", action="append", default=[], metavar="PRUNER.KEY=VALUE",
+                        help="a pruner's argument, e.g. hyperband.reduction_factor=4")  # fmt: skip
+    parser.add_argument("--reuse", action="store_true",
+                        help="read studies already in --out instead of refusing them")  # fmt: skip
     parser.add_argument("--one-after-the-other", action="store_true",
                         help="the studies in turn with every core, not side by side")  # fmt: skip
-    parser.add_argument("overrides", nargs="*", help="more train.py overrides for both studies")
+    parser.add_argument("overrides", nargs="*", help="more train.py overrides for every study")
     args = parser.parse_args()
-    ended = {}
+    names = [BASELINE, *args.pruners]
+    ended = {n: (None, None) for n in names if args.reuse and (args.out / n).exists()}
+    to_run = [n for n in names if n not in ended]
     if args.one_after_the_other:
-        for name in PRUNERS:
+        for name in to_run:
             start = time.perf_counter()
             ended |= wait_for_studies({name: start_study(name, args, None)}, start)
-    else:
+    elif to_run:
         start = time.perf_counter()
-        ended = wait_for_studies({n: start_study(n, args, "1") for n in PRUNERS}, start)
-    results = {name: summarise(name, args.out, *ended[name]) for name in PRUNERS}
-    print(f"\n{args.trials} trials, at most {args.epochs} epochs each; hyperband {args.hyperband}")
-    print("| study | best val/f1 | epochs spent | pruned trials | wall time (s) | CPU time (s) |")
-    print("|---|---|---|---|---|---|")
+        ended |= wait_for_studies({n: start_study(n, args, "1") for n in to_run}, start)
+    results = {name: summarise(name, args.out, *ended[name]) for name in names}
+    print(f"\n{args.trials} trials, at most {args.epochs} epochs each; options {args.option}")
+    print(
+        "| study | best val/f1 | epochs spent | of unpruned | pruned trials | wall (s) | CPU (s) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(
-            f"| {name} | {r['best']:.4f} | {r['epochs']} | {r['pruned']} | {r['wall']:.0f} | "
-            f"{r['cpu']:.0f} |"
+        share = r["epochs"] / results[BASELINE]["epochs"]
+        wall, cpu = (
+            f"{r[k]:.0f}" if r[k] is not None else "(earlier run)" for k in ("wall", "cpu")
         )
-    ratio = results["hyperband"]["epochs"] / results["unpruned"]["epochs"]
-    print(f"\nepochs hyperband / unpruned: {ratio:.2f}")
+        print(
+            f"| {name} | {r['best']:.4f} | {r['epochs']} | {share:.2f}x | {r['pruned']} | {wall} | "
+            f"{cpu} |"
+        )
 
 
 if __name__ == "__main__":
