@@ -39,6 +39,13 @@ TINY = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def outputs_outside_the_checkout(tmp_path_factory) -> None:
+    """Every train.py a test starts writes under a session folder, never into this checkout's
+    outputs/ (the default root of a checkout), unless the test names its own root."""
+    os.environ["SEG_F1_ROOT"] = str(tmp_path_factory.mktemp("root"))
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """One synthetic-data cache for the whole session; runs only differ in their outputs."""

@@ -22,9 +22,9 @@ def test_model_on_nan_reaches_the_module_without_a_warning(compose_cfg):
     assert build_module(cfg, build_datamodule(cfg)).hparams.on_nan == "stop"
 
 
-@pytest.mark.parametrize("preset", ["cpu", "debug", "ddp_cpu"])
+@pytest.mark.parametrize("preset", [["trainer=cpu"], ["debug=fdr"], ["trainer=ddp_cpu"]])
 def test_trainer_on_nan_still_counts_and_warns_naming_the_new_key(compose_cfg, preset):
-    cfg = compose_cfg(f"trainer={preset}", "trainer.on_nan=stop")
+    cfg = compose_cfg(*preset, "trainer.on_nan=stop")
     with pytest.warns(FutureWarning, match=r"trainer.on_nan is deprecated.*model.on_nan=stop"):
         move_deprecated_keys(cfg)
     assert cfg.model.on_nan == "stop" and "on_nan" not in cfg.trainer

@@ -93,11 +93,12 @@ def test_ddp_cpu_f1_equals_one_process_and_rank0_writes_once(compose_cfg, tmp_pa
         "trainer.limit_val_batches=1.0",
         "test=false",
     ]
-    command = [sys.executable, str(ROOT / "train.py"), *TINY, f"paths.data_dir={data_dir}"]
+    command = [sys.executable, str(ROOT / "train.py"), *TINY, f"paths.data_dir={data_dir}",
+               f"paths.root_dir={tmp_path}"]  # fmt: skip
     run_dir_parent = tmp_path / "outputs" / "runs"
     result = subprocess.run(
         [*command, *same_data, "trainer=ddp_cpu"],
-        cwd=tmp_path,  # the default run directory, outputs/runs/<time>, lands in tmp_path
+        cwd=tmp_path,  # the default run directory, <root>/outputs/runs/<time>, lands in tmp_path
         env=run_env(),
         capture_output=True,
         text=True,
