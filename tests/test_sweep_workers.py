@@ -202,10 +202,10 @@ def test_median_pruner_stops_a_trial_with_a_poor_learning_rate(tmp_path, data_di
     trials = load(storage)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.PRUNED]
     assert [t.params for t in trials] == [{"optimizer.lr": 1e-3}] * 2 + [{"optimizer.lr": 10.0}]
-    assert list(trials[2].intermediate_values) == [0]
+    assert list(trials[2].intermediate_values) == [1]  # step = epochs done
     result = read_result(sweep_dir / "2" / "result.json")
     assert result["status"] == "pruned" and result["epochs"] == 1
-    assert result["best"] == pytest.approx(trials[2].intermediate_values[0])
+    assert result["best"] == pytest.approx(trials[2].intermediate_values[1])
     assert read_result(sweep_dir / "0" / "result.json")["epochs"] == 2
     markdown = report(sweep_dir)
     assert "- job 2: pruned after 1 epochs" in markdown and "## Failed trials" not in markdown

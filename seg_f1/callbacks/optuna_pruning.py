@@ -59,5 +59,7 @@ class OptunaPruning(L.Callback):
         value = float(value)
         trial = self.trial()
         self.best = value if self.best is None else self._better(self.best, value)
-        trial.report(value, step=trainer.current_epoch)
+        # the step is the number of epochs done, so a pruner's min_resource=1 means "after one
+        # epoch" and max_resource="auto" becomes the full run's epoch count
+        trial.report(value, step=trainer.current_epoch + 1)
         return trial.should_prune()

@@ -205,7 +205,7 @@ def trials_figure(study: Any, metric: str) -> Figure:
         if not steps:
             continue
         values = [trial.intermediate_values[s] for s in steps]
-        ax.plot([s + 1 for s in steps], values, styles.get(trial.state, ":"), marker=".",
+        ax.plot(steps, values, styles.get(trial.state, ":"), marker=".",
                 alpha=0.8, label=f"{trial.number} {trial.state.name.lower()}")  # fmt: skip
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
