@@ -67,9 +67,10 @@ loss-search: install
 		hydra.sweep.dir=$(SEARCH_DIR) '~callbacks.progress_bar' $(ABLATION_BUDGET)
 	$(BIN)/python -m seg_f1.sweep_report $(SEARCH_DIR)
 
-# 16 Optuna trials of at most 6 epochs, unpruned and with hyperband (docs/sweeps.md, Pruning)
+# 16 Optuna trials of at most 6 epochs: unpruned, hyperband and successive halving, side by side
+# (one thread each; docs/sweeps.md, Pruning)
 pruning-benchmark: install
-	$(BIN)/python benchmarks/bench_pruning.py --trials 16 --epochs 6
+	$(BIN)/python benchmarks/bench_pruning.py --trials 16 --epochs 6 --pruners hyperband successive_halving
 
 clean:
 	rm -rf outputs lightning_logs .pytest_cache .ruff_cache .hypothesis

@@ -1,6 +1,6 @@
 """Does pruning find the same best val/f1 for fewer epochs? Optuna studies of the same search
 (conf/hparams_search/optuna.yaml, the same sampler seed): one unpruned, one per pruner named,
-run side by side (one core each) or one after the other on the same machine.
+run side by side (one thread each) or one after the other on the same machine.
 
     python benchmarks/bench_pruning.py [--trials 16] [--epochs 6] [--out DIR]
         [--pruners hyperband successive_halving] [--option hyperband.reduction_factor=4]
