@@ -10,6 +10,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -180,6 +181,9 @@ def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Tra
             logger.resume_from_step = resume_from_step
     move_deprecated_keys(cfg)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    if not any(isinstance(c, ProgressBar) for c in callbacks):
+        # a dropped bar (callbacks.progress_bar=null) means none, not Lightning's default one
+        trainer_kwargs.setdefault("enable_progress_bar", False)
     plugins = [*(trainer_kwargs.pop("plugins", None) or []), AtomicCheckpointIO()]
     return hydra.utils.instantiate(
         trainer_kwargs, callbacks=callbacks, logger=loggers or False, plugins=plugins

@@ -6,6 +6,7 @@ import pytest
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
 
+from seg_f1.callbacks.console import ProgressBar
 from seg_f1.results import read_result
 from seg_f1.training import build_trainer, train
 
@@ -52,3 +53,7 @@ def test_null_drops_a_callback_or_a_logger(compose_cfg):
     trainer = build_trainer(compose_cfg("callbacks.learning_rate_monitor=null", "logger.csv=null"))
     assert not any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
     assert trainer.loggers == []
+    with_bar = build_trainer(compose_cfg(tiny=False))  # (TINY drops the bar)
+    assert isinstance(with_bar.progress_bar_callback, ProgressBar)
+    dropped = build_trainer(compose_cfg("callbacks.progress_bar=null", tiny=False))
+    assert dropped.progress_bar_callback is None  # and no Lightning default bar instead
