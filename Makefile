@@ -57,7 +57,7 @@ ablation: install
 	$(BIN)/python -m seg_f1.ablation $(ABLATION_DIR) --out docs/ablation.md
 
 # The open search beside the table: Optuna (TPE) over loss family x dice_weight x lr x weight decay
-# at the same budget, hyperband-pruned (max_resource: the epochs of the first finished trial).
+# at the same budget, hyperband-pruned (max_resource: from the first finished trial's epochs).
 # Rerun to resume; python -m seg_f1.sweep_report $(SEARCH_DIR) for its table and trials.png.
 SEARCH_DIR ?= outputs/loss_search
 SEARCH_TRIALS ?= 20
@@ -70,7 +70,7 @@ loss-search: install
 # 16 Optuna trials of at most 6 epochs: unpruned, hyperband and successive halving, side by side
 # (one thread each; docs/sweeps.md, Pruning)
 pruning-benchmark: install
-	$(BIN)/python benchmarks/bench_pruning.py --trials 16 --epochs 6 --pruners hyperband successive_halving
+	$(BIN)/python benchmarks/bench_pruning.py --trials 16 --epochs 6 --pruners hyperband,successive_halving
 
 clean:
 	rm -rf outputs lightning_logs .pytest_cache .ruff_cache .hypothesis

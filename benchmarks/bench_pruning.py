@@ -3,7 +3,7 @@
 run side by side (one thread each) or one after the other on the same machine.
 
     python benchmarks/bench_pruning.py [--trials 16] [--epochs 6] [--out DIR]
-        [--pruners hyperband successive_halving] [--option hyperband.reduction_factor=4]
+        [--pruners hyperband,successive_halving] [--option hyperband.reduction_factor=4]
         [--reuse] [--one-after-the-other] [override ...]
 
 Prints, per study, the best val/f1, the epochs spent (summed over trials, from the study's
@@ -45,9 +45,27 @@ def study_command(name: str, args: argparse.Namespace) -> list[str]:
     return command + [f"hydra.sweeper.pruner.{option}" for option in options]
 
 
+def finished_trials(name: str, out: Path) -> int:
+    storage = open_storage(f"sqlite:///{out / name}/optuna.db")
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+    return sum(t.state.is_finished() for t in trials)
+
+
+def check_study_folders(names: list[str], args: argparse.Namespace) -> list[str]:
+    """The studies to run, checked before any starts: an existing folder is refused (a resumed
+    study would not measure a fresh search) unless --reuse, and then it must be finished."""
+    to_run = []
+    for name in names:
+        if not (args.out / name).exists():
+            to_run.append(name)
+        elif not args.reuse:
+            sys.exit(f"{args.out / name} exists: a resumed study would not measure a fresh search")
+        elif finished_trials(name, args.out) < args.trials:
+            sys.exit(f"--reuse: {args.out / name} has fewer than {args.trials} finished trials")
+    return to_run
+
+
 def start_study(name: str, args: argparse.Namespace, threads: str | None) -> subprocess.Popen:
-    if (args.out / name).exists():
-        sys.exit(f"{args.out / name} exists: a resumed study would not measure a fresh search")
     env = {**os.environ, **({"OMP_NUM_THREADS": threads} if threads else {})}
     return subprocess.Popen(study_command(name, args), cwd=ROOT, env=env)
 
@@ -84,8 +102,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "pruning_benchmark")
-    parser.add_argument("--pruners", nargs="+", default=["hyperband"],
-                        help="hydra/sweeper/pruner options to measure")  # fmt: skip
+    parser.add_argument("--pruners", type=lambda s: s.split(","), default=["hyperband"],
+                        help="comma-separated hydra/sweeper/pruner options")  # fmt: skip
     parser.add_argument("--option", action="append", default=[], metavar="PRUNER.KEY=VALUE",
                         help="a pruner's argument, e.g. hyperband.reduction_factor=4")  # fmt: skip
     parser.add_argument("--reuse", action="store_true",
@@ -95,8 +113,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="more train.py overrides for every study")
     args = parser.parse_args()
     names = [BASELINE, *args.pruners]
-    ended = {n: (None, None) for n in names if args.reuse and (args.out / n).exists()}
-    to_run = [n for n in names if n not in ended]
+    to_run = check_study_folders(names, args)
+    ended = {n: (None, None) for n in names if n not in to_run}
     if args.one_after_the_other:
         for name in to_run:
             start = time.perf_counter()

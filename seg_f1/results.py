@@ -48,6 +48,11 @@ class Pruned(Exception):
         self.epochs = epochs
         self.best = best
 
+    def __reduce__(self):
+        """Pickled by submitit on its way back from the job's process (Exception's default
+        would call ``Pruned(message)``)."""
+        return Pruned, (self.epochs, self.best)
+
 
 class RunRecord:
     """What a run reports about itself; ``observe`` is called once the trainer has finished."""

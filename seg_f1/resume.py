@@ -81,7 +81,8 @@ def find_checkpoint(run_dir: Path) -> Path:
     folder = Path(run_dir) / "checkpoints"
     if (folder / LAST).is_file():
         return folder / LAST
-    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    # "[!.]": not the dot-named temporary file a killed write leaves
+    candidates = sorted(folder.glob("[!.]*.ckpt"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         raise FileNotFoundError(f"resume: no checkpoint in {folder}; is {run_dir} a seg_f1 run?")
     return candidates[-1]

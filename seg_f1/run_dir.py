@@ -35,7 +35,7 @@ class RunDirTaken(RunDirRefused, FileExistsError):
 
 def holds_run(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in RUN_FILES) or any(
-        (run_dir / "checkpoints").glob("*.ckpt")
+        (run_dir / "checkpoints").glob("[!.]*.ckpt")
     )
 
 

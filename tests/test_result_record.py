@@ -26,3 +26,14 @@ def test_a_failed_write_of_the_failure_record_reports_it_on_stderr(tmp_path, cap
     assert f"could not write {run_dir / 'result.json'}" in err
     record = json.loads(err[err.index("{") :])
     assert record["status"] == "failed" and record["error"].startswith("RuntimeError: boom")
+
+
+def test_a_pruned_stop_survives_pickling():
+    """submitit pickles a job's exception back to the sweeper, which must see Pruned again."""
+    import pickle
+
+    from seg_f1.results import Pruned
+
+    back = pickle.loads(pickle.dumps(Pruned(3, 0.5)))
+    assert isinstance(back, Pruned) and (back.epochs, back.best) == (3, 0.5)
+    assert "pruned after 3 epochs" in str(back)

@@ -60,6 +60,6 @@ class OptunaPruning(L.Callback):
         trial = self.trial()
         self.best = value if self.best is None else self._better(self.best, value)
         # the step is the number of epochs done, so a pruner's min_resource=1 means "after one
-        # epoch" and max_resource="auto" becomes the full run's epoch count
+        # epoch" (Optuna's max_resource="auto" counts steps from 0: it becomes epochs + 1)
         trial.report(value, step=trainer.current_epoch + 1)
         return trial.should_prune()
