@@ -45,10 +45,9 @@ def study_command(name: str, args: argparse.Namespace) -> list[str]:
     return command + [f"hydra.sweeper.pruner.{option}" for option in options]
 
 
-def finished_trials(name: str, out: Path) -> int:
+def study_trials(name: str, out: Path) -> list:
     storage = open_storage(f"sqlite:///{out / name}/optuna.db")
-    trials = optuna.load_study(study_name=name, storage=storage).get_trials()
-    return sum(t.state.is_finished() for t in trials)
+    return optuna.load_study(study_name=name, storage=storage).get_trials()
 
 
 def check_study_folders(names: list[str], args: argparse.Namespace) -> list[str]:
@@ -60,7 +59,7 @@ def check_study_folders(names: list[str], args: argparse.Namespace) -> list[str]
             to_run.append(name)
         elif not args.reuse:
             sys.exit(f"{args.out / name} exists: a resumed study would not measure a fresh search")
-        elif finished_trials(name, args.out) < args.trials:
+        elif sum(t.state.is_finished() for t in study_trials(name, args.out)) < args.trials:
             sys.exit(f"--reuse: {args.out / name} has fewer than {args.trials} finished trials")
     return to_run
 
@@ -85,8 +84,7 @@ def wait_for_studies(running: dict[str, subprocess.Popen], start: float) -> dict
 
 
 def summarise(name: str, out: Path, wall: float | None, cpu: float | None) -> dict:
-    storage = open_storage(f"sqlite:///{out / name}/optuna.db")
-    trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+    trials = study_trials(name, out)
     report(out / name)
     return {
         "best": max(t.value for t in trials if t.state == optuna.trial.TrialState.COMPLETE),

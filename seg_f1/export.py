@@ -63,7 +63,7 @@ def parity(model: torch.nn.Module, path: Path, height: int, width: int, batch: i
     return float(np.abs(got - expected).max())
 
 
-def steps_progress(total: int, disable: bool) -> Progress:
+def steps_progress(disable: bool) -> Progress:
     """A transient spinner and step count: the export and its parity runs take seconds each."""
     columns = [SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn()]
     return Progress(*columns, transient=True, disable=disable)
@@ -75,7 +75,7 @@ def run(cfg: DictConfig) -> float:
     size, larger = parity_sizes(recipe, size_multiple(model))
     checks = [(size, size, cfg.parity_batch), (size, larger, cfg.parity_batch + 1)]
     differences = []
-    with steps_progress(total=1 + len(checks), disable=not cfg.progress) as progress:
+    with steps_progress(disable=not cfg.progress) as progress:
         step = progress.add_task("exporting to ONNX", total=1 + len(checks))
         export_onnx(model, recipe, output, cfg.opset)
         for height, width, batch in checks:

@@ -29,6 +29,12 @@ def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
         raise
 
 
+def written_files(folder: Path, pattern: str) -> list[Path]:
+    """``folder.glob(pattern)`` without the dot-named temporary files of ``write_atomically``
+    that a killed write leaves behind."""
+    return [p for p in Path(folder).glob(pattern) if not p.name.startswith(".")]
+
+
 def staging_directory(parent: Path, prefix: str) -> Path:
     """A new uniquely named folder in ``parent`` for a cache being built, made as ``mkdir`` makes
     folders (the umask's permissions, not ``mkdtemp``'s owner-only 0700), so once renamed into

@@ -28,7 +28,7 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seg_f1.checkpoints import load_checkpoint
-from seg_f1.io import write_atomically
+from seg_f1.io import write_atomically, written_files
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,7 @@ def find_checkpoint(run_dir: Path) -> Path:
     folder = Path(run_dir) / "checkpoints"
     if (folder / LAST).is_file():
         return folder / LAST
-    # "[!.]": not the dot-named temporary file a killed write leaves
-    candidates = sorted(folder.glob("[!.]*.ckpt"), key=lambda p: p.stat().st_mtime)
+    candidates = sorted(written_files(folder, "*.ckpt"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         raise FileNotFoundError(f"resume: no checkpoint in {folder}; is {run_dir} a seg_f1 run?")
     return candidates[-1]

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from seg_f1.io import written_files
+
 LOCK_FILE = "run.lock"
 RUN_FILES = ("result.json", "metrics.csv")
 
@@ -35,7 +37,7 @@ class RunDirTaken(RunDirRefused, FileExistsError):
 
 def holds_run(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in RUN_FILES) or any(
-        (run_dir / "checkpoints").glob("[!.]*.ckpt")
+        written_files(run_dir / "checkpoints", "*.ckpt")
     )
 
 

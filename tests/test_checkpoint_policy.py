@@ -14,13 +14,14 @@ from test_resume import last_epoch, start_and_wait
 from seg_f1.callbacks.checkpoint import RunCheckpoint
 from seg_f1.checkpoints import load_checkpoint
 from seg_f1.inference import load_model
+from seg_f1.io import written_files
 from seg_f1.training import train
 
 
 def checkpoints(run_dir):
-    """The finished checkpoints; a killed run may leave a dot-named temporary file beside them."""
-    folder = run_dir / "checkpoints"
-    return {path.name: load_checkpoint(path) for path in folder.glob("[!.]*.ckpt")}
+    """The finished checkpoints; a killed run may leave a temporary file beside them."""
+    paths = written_files(run_dir / "checkpoints", "*.ckpt")
+    return {path.name: load_checkpoint(path) for path in paths}
 
 
 @pytest.mark.slow
