@@ -91,8 +91,10 @@ def channel_vector(values: Sequence[float]) -> Tensor:
 
 
 def normalise_pixels(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """uint8 pixels -> (x / 255 - mean) / std, the formula training and inference share."""
-    return (images.float() / 255.0 - mean) / std
+    """uint8 pixels -> (x / 255 - mean) / std, the formula training and inference share; float
+    pixels already on the 0..1 scale (augmented on the device) skip the division."""
+    scaled = images.float() / 255.0 if images.dtype == torch.uint8 else images
+    return (scaled - mean) / std
 
 
 def _check_compile_mode(mode: str) -> str:
@@ -160,6 +162,8 @@ class SegmentationModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.run_config = run_config
+        # the data's on-device augmentation of training batches, taken from it in ``setup``
+        self.batch_augment: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
         # one matrix per split: attributes, since a ModuleDict key 'train' shadows Module.train
         for split in SPLITS:
             setattr(
@@ -181,18 +185,27 @@ class SegmentationModule(L.LightningModule):
             names += [f"{split}/f1_{name}" for name in self.class_names]
         return names
 
+    def setup(self, stage: str) -> None:
+        """The datamodule's ``setup`` has run by now and placed its augmentation steps."""
+        datamodule = self.trainer.datamodule
+        if hasattr(datamodule, "batch_augment"):
+            self.batch_augment = datamodule.batch_augment
+
     def normalise(self, images: Tensor) -> Tensor:
         """uint8 [B, 3, H, W] pixels -> the float input the network is trained on."""
         return normalise_pixels(images, self.pixel_mean, self.pixel_std)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """Normalised and widened here, on the device: the loader ships uint8 images (a quarter
-        of float32's bytes) and uint8 masks (an eighth of int64's). A float batch is taken as
-        already normalised."""
-        if batch["image"].dtype == torch.uint8:
-            batch["image"] = self.normalise(batch["image"])
+        """Augmented, normalised and widened here, on the device: the loader ships uint8 images
+        (a quarter of float32's bytes) and uint8 masks (an eighth of int64's). A float batch is
+        taken as already normalised."""
         if "mask" in batch:
             batch["mask"] = batch["mask"].long()
+        if batch["image"].dtype == torch.uint8:
+            images = batch["image"]
+            if self.training and self.batch_augment is not None and "mask" in batch:
+                images, batch["mask"] = self.batch_augment(images, batch["mask"])
+            batch["image"] = self.normalise(images)
         return batch
 
     def forward(self, image: Tensor) -> Tensor:

@@ -47,25 +47,48 @@ def test_pipelines_hold_the_named_steps(compose_cfg):
 
 @pytest.mark.parametrize("pipeline", ["light", "strong"])
 def test_geometry_never_invents_labels_and_fills_with_ignore(compose_cfg, pipeline):
-    import albumentations as A
+    """Both halves as training runs them: the loader's steps, then the batch steps."""
+    import torch
 
-    steps = build(compose_cfg, pipeline, "data.ignore_index=200")
-    compose = A.Compose(list(steps.values()), seed=0)
+    from seg_f1.data.datamodule import split_augment
+
+    in_loader, on_device = split_augment(build(compose_cfg, pipeline, "data.ignore_index=200"))
+    in_loader.set_random_seed(0)
+    torch.manual_seed(0)
     mask = np.full((32, 32), 1, np.uint8)
     mask[8:24, 8:24] = 2  # skin and nose only: neither has a flip partner
     image = np.full((32, 32, 3), 128, np.uint8)
     seen = set()
-    for _ in range(40):
-        seen |= set(np.unique(compose(image=image, mask=mask)["mask"]).tolist())
+    for _ in range(10):
+        pairs = [in_loader(image=image, mask=mask) for _ in range(4)]
+        images = torch.stack([torch.from_numpy(p["image"]).permute(2, 0, 1) for p in pairs])
+        masks = torch.stack([torch.from_numpy(p["mask"]).long() for p in pairs])
+        seen |= set(on_device(images, masks)[1].unique().tolist())
     assert seen <= {1, 2, 200} and 200 in seen and 0 not in seen
 
 
+def test_light_and_strong_warp_and_jitter_on_the_device(compose_cfg):
+    from seg_f1.data.batch_augment import BatchAffine, BatchColourJitter
+    from seg_f1.data.datamodule import split_augment
+
+    for pipeline, device_steps in (
+        ("light", [BatchAffine, BatchColourJitter]),
+        ("strong", [BatchAffine, BatchColourJitter, BatchAffine]),
+    ):
+        in_loader, on_device = split_augment(build(compose_cfg, pipeline))
+        assert [type(step) for step in on_device.steps] == device_steps
+        assert not any(isinstance(t, (BatchAffine, BatchColourJitter)) for t in in_loader)
+    assert split_augment(build(compose_cfg, "flip"))[1] is None
+
+
 def test_rotation_fills_mask_corners_with_ignore_index(compose_cfg):
+    import torch
+
     affine = build(compose_cfg, "strong")["scale_rotate"]
-    affine.p, affine.rotate, affine.scale = 1.0, (30.0, 30.0), {"x": (1.0, 1.0), "y": (1.0, 1.0)}
-    out = affine(image=np.full((32, 32, 3), 90, np.uint8), mask=np.ones((32, 32), np.uint8))
-    assert out["mask"][0, 0] == 255 and out["image"][0, 0].tolist() == [0, 0, 0]
-    assert set(np.unique(out["mask"]).tolist()) == {1, 255}
+    affine.p, affine.rotate, affine.scale = 1.0, (30.0, 30.0), (1.0, 1.0)
+    images, masks = affine(torch.full((1, 3, 32, 32), 90 / 255), torch.ones(1, 32, 32).long())
+    assert masks[0, 0, 0] == 255 and images[0, :, 0, 0].tolist() == [0, 0, 0]
+    assert set(masks.unique().tolist()) == {1, 255}
 
 
 def test_coarse_dropout_masks_its_holes_as_ignore(compose_cfg):

@@ -133,3 +133,29 @@ def test_a_truncated_jpeg_is_named_on_the_reduced_path_too(tmp_path):
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"cut\.jpg: cannot read image"):
         read_image(tmp_path / "cut.jpg", min_side=256)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_opencv_reduced_decode_turns_like_pillow_for_every_orientation(tmp_path, orientation):
+    """The fast path applies the EXIF orientation itself; Pillow's full decode is the reference."""
+    stored = cv2.resize(skimage_data.astronaut(), (1024, 512))  # not square: turns show
+    stored[:64, :128] = (255, 0, 0)  # and a corner mark, so a mirror shows too
+    picture = Image.fromarray(stored)
+    exif = picture.getexif()
+    exif[ORIENTATION] = orientation
+    picture.save(tmp_path / "face.jpg", exif=exif, quality=95)
+    reduced = read_image(tmp_path / "face.jpg", min_side=128)  # 1/4 scale
+    full = read_image(tmp_path / "face.jpg")
+    assert reduced.shape[:2] == (full.shape[0] // 4, full.shape[1] // 4)
+    shrunk = cv2.resize(full, reduced.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(reduced.astype(float) - shrunk).mean() < 2.0
+
+
+def test_bytes_after_the_end_marker_take_pillows_path_and_still_read(tmp_path):
+    photo_1024(tmp_path / "face.jpg")
+    data = (tmp_path / "face.jpg").read_bytes()
+    (tmp_path / "padded.jpg").write_bytes(data + b"\x00" * 16)  # as some cameras write
+    padded = read_image(tmp_path / "padded.jpg", min_side=512)
+    plain = read_image(tmp_path / "face.jpg", min_side=512)
+    assert padded.shape == plain.shape == (512, 512, 3)
+    assert np.abs(padded.astype(float) - plain).mean() < 2.0

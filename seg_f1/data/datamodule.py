@@ -11,6 +11,7 @@ import lightning as L
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Sampler
 
+from seg_f1.data.batch_augment import BatchAugment, BatchTransform
 from seg_f1.data.dataset import FaceParsingDataset
 from seg_f1.data.folder import check_root
 from seg_f1.data.transforms import swap_lut
@@ -22,6 +23,25 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+AUGMENT_PLACES = ("auto", "device", "loader")
+
+
+def split_augment(
+    steps: Mapping[str, object] | Sequence[object], on_device: bool = True
+) -> tuple[A.Compose | None, BatchAugment | None]:
+    """``data.augment``'s steps (named, in order) -> the loader's albumentations pipeline and
+    the batch steps for the device, each None when it has no step. Without ``on_device``, batch
+    steps join the loader as their albumentations twins, in their listed place."""
+    if isinstance(steps, Mapping):
+        steps = list(steps.values())
+    if not on_device:
+        steps = [step.in_loader() if isinstance(step, BatchTransform) else step for step in steps]
+    in_loader = [step for step in steps if not isinstance(step, BatchTransform)]
+    on_device = [step for step in steps if isinstance(step, BatchTransform)]
+    loader_pipeline = A.Compose(in_loader) if in_loader else None
+    return loader_pipeline, BatchAugment(on_device) if on_device else None
+
+
 class FaceParsingDataModule(L.LightningDataModule):
     """Face-parsing masks from any ``source`` exposing ``prepare()``, ``samples(split)`` and
     ``data_root``; class names, flip pairs and the ignore index come from the data config.
@@ -30,6 +50,12 @@ class FaceParsingDataModule(L.LightningDataModule):
     checked here so a typo fails first. ``validate`` (full|sample|off) checks each split's files
     at setup, and ``on_bad_sample`` (raise|skip) says what a bad file does. ``mask_size``
     (scaled|any) says which masks may differ in size from their image (``check_mask_size``).
+
+    ``augment`` lists training-only steps in order: albumentations transforms run in the loader
+    (``augment_in_loader``), ``BatchTransform`` steps after them on the model's device, a batch
+    at a time (``batch_augment``, which the model applies). ``augment_on`` places the batch
+    steps: ``device``, ``loader`` (as albumentations steps), or ``auto``: on the device when the
+    trainer's is not a CPU, where the loader's workers do them faster.
 
     Batches hold uint8 images; ``mean``/``std`` (0..1 scale) are handed to the model, which
     normalises on its device and stores them in its checkpoint. ``num_workers``, ``pin_memory``,
@@ -45,7 +71,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         image_size: int = 128,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
-        augment: Mapping[str, A.BasicTransform] | Sequence[A.BasicTransform] = (),
+        augment: Mapping[str, object] | Sequence[object] = (),
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 2,
@@ -56,8 +82,11 @@ class FaceParsingDataModule(L.LightningDataModule):
         validate: str = "sample",
         on_bad_sample: str = "raise",
         mask_size: str = "scaled",
+        augment_on: str = "auto",
     ) -> None:
         super().__init__()
+        if augment_on not in AUGMENT_PLACES:
+            raise ValueError(f"data.augment_on must be one of {AUGMENT_PLACES}, got {augment_on!r}")
         if len(classes) < 2:
             raise ValueError(f"data.classes must name at least 2 classes, got {list(classes)}")
         swap_lut(flip_pairs, list(classes))  # fail now on a flip pair that names no class
@@ -71,9 +100,10 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.ignore_index = ignore_index
         self.image_size = image_size
         self.mean, self.std = list(mean), list(std)
-        if isinstance(augment, Mapping):  # named steps from conf/data/augment, in order
-            augment = list(augment.values())
-        self.augment = A.Compose(list(augment)) if augment else None
+        self.augment_steps = list(augment.values() if isinstance(augment, Mapping) else augment)
+        self.augment_on = augment_on
+        self.augment_in_loader: A.Compose | None = None
+        self.batch_augment: BatchAugment | None = None
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -95,9 +125,14 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.source.prepare()
 
     def setup(self, stage: str | None = None) -> None:
+        if "train" not in self.datasets:
+            on_device = self.augments_on_device()
+            self.augment_in_loader, self.batch_augment = split_augment(
+                self.augment_steps, on_device
+            )
         for split in ("train", "val", "test"):
             if split not in self.datasets:
-                augment = self.augment if split == "train" else None
+                augment = self.augment_in_loader if split == "train" else None
                 self.datasets[split] = FaceParsingDataset(
                     self.checked_samples(split), self.image_size, augment,
                     num_classes=self.num_classes, ignore_index=self.ignore_index,
@@ -106,6 +141,12 @@ class FaceParsingDataModule(L.LightningDataModule):
                 log.info(
                     "%s split: %d images from %s", split, len(self.datasets[split]), self.data_root
                 )
+
+    def augments_on_device(self) -> bool:
+        if self.augment_on != "auto":
+            return self.augment_on == "device"
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type != "cpu"
 
     def checked_samples(self, split: str) -> list:
         """The split's samples once ``validate``/``on_bad_sample`` are applied (computed once)."""
