@@ -1,7 +1,7 @@
 """Augmentation of a whole batch on the model's device, after the transfer.
 
 Colour jitter and a small affine warp are per-pixel arithmetic and one grid sample per batch; a
-loader core spends about 0.5 ms per 512² image on each, a GPU microseconds. Listed in
+loader core spends about 1 ms per 512² image on each, a GPU a few kernels per batch. Listed in
 ``data.augment`` like any albumentations step, they run here instead (``BatchAugment``), after
 the loader's own steps, on 0..1 float images and int64 masks. On a CPU-only run the same steps
 are cheaper in the loader's workers, one image at a time, as their albumentations twins
