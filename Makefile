@@ -70,7 +70,9 @@ loss-search: install
 # 16 Optuna trials of at most 6 epochs: unpruned, hyperband and successive halving, side by side
 # (one thread each; docs/sweeps.md, Pruning)
 pruning-benchmark: install
-	$(BIN)/python benchmarks/bench_pruning.py --trials 16 --epochs 6 --pruners hyperband,successive_halving
+	$(BIN)/python benchmarks/bench_pruning.py --trials 16 --epochs 6 \
+		--pruners hyperband,successive_halving,median \
+		--option successive_halving.reduction_factor=6 --option median.n_startup_trials=2
 
 clean:
 	rm -rf outputs lightning_logs .pytest_cache .ruff_cache .hypothesis
