@@ -14,7 +14,9 @@ and interleaved over ``--rounds``, it times:
   and the mask's PNG decode;
 - former: the item as it was before this pipeline: Pillow's full decode, INTER_AREA, the whole
   of ``light`` in the loader (the numpy flip, albumentations' Affine and ColorJitter), float32
-  normalisation and int64 masks on the CPU.
+  normalisation and int64 masks on the CPU;
+- cpu run: the item as a CPU-only run has it (``data.augment_on=auto`` on a CPU): today's
+  decode with all of ``light`` in the loader, the affine and jitter as albumentations steps.
 
 The light affine and colour jitter now run on the model's device, a batch at a time; their cost
 on this CPU, per image, is printed beside the rest (on a GPU it is a few kernels per batch).
@@ -52,7 +54,13 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from seg_f1.data.dataset import check_mask_values, read_mask, resize_pair  # noqa: E402
+from seg_f1.data.datamodule import split_augment  # noqa: E402
+from seg_f1.data.dataset import (  # noqa: E402
+    FaceParsingDataset,
+    check_mask_values,
+    read_mask,
+    resize_pair,
+)
 from seg_f1.data.images import read_image  # noqa: E402
 from seg_f1.data.synthetic import make_sample  # noqa: E402
 from seg_f1.data.transforms import PairedHorizontalFlip  # noqa: E402
@@ -152,10 +160,10 @@ def batch_augment_ms(batch_augment, dataset, batch_size: int, rounds: int) -> fl
     batch = [dataset[i % len(dataset)] for i in range(batch_size)]
     images = torch.stack([item["image"] for item in batch])
     masks = torch.stack([item["mask"] for item in batch]).long()
-    batch_augment(images, masks)  # warm-up
+    batch_augment(images, masks, seed=0)  # warm-up
     start = time.process_time()
-    for _ in range(rounds):
-        batch_augment(images, masks)
+    for seed in range(rounds):
+        batch_augment(images, masks, seed)
     return (time.process_time() - start) / (rounds * batch_size) * 1000
 
 
@@ -208,10 +216,15 @@ def main() -> None:
         std = np.asarray(datamodule.std, np.float32) * 255.0
         flag = REDUCED[2]  # photos are twice the model size
         former_augment = former_light(datamodule)
+        cpu_run = FaceParsingDataset(
+            dataset.samples, args.size, split_augment(datamodule.augment_steps, on_device=False)[0],
+            num_classes=dataset.num_classes, ignore_index=dataset.ignore_index,
+        )  # fmt: skip
         paths = {
             "item": dataset.__getitem__,
             "bare": lambda i: bare_item(dataset.samples, flag, i),
             "former": lambda i: former_item(dataset, former_augment, mean, std, i),
+            "cpu run": cpu_run.__getitem__,
         }
         measured: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
         torch.manual_seed(0)
@@ -241,6 +254,7 @@ def main() -> None:
         "item": "item    (training item: reduced decode, light)",
         "bare": "bare    (cv2 reduced decode + mask read)      ",
         "former": "former  (Pillow full decode, float32 on CPU)  ",
+        "cpu run": "cpu run (all of light in the loader, uint8)   ",
     }
     for name, label in labels.items():
         print(f"{label} {per_core[name]:8.1f} img/s per core (wall {wall[name]:.1f})")

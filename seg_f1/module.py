@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from seg_f1.checkpoints import load_checkpoint
+from seg_f1.data.batch_augment import batch_seed
 from seg_f1.data.datamodule import IMAGENET_MEAN, IMAGENET_STD
 from seg_f1.data.labels import SPLITS
 from seg_f1.losses import CompositeLoss
@@ -91,8 +92,9 @@ def channel_vector(values: Sequence[float]) -> Tensor:
 
 
 def normalise_pixels(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """uint8 pixels -> (x / 255 - mean) / std, the formula training and inference share; float
-    pixels already on the 0..1 scale (augmented on the device) skip the division."""
+    """uint8 pixels -> (x / 255 - mean) / std, the formula training and inference share. Float
+    pixels must already be on the 0..1 scale (as the device augmentation leaves them): they skip
+    the division, so float 0..255 input would come out wrong."""
     scaled = images.float() / 255.0 if images.dtype == torch.uint8 else images
     return (scaled - mean) / std
 
@@ -187,9 +189,8 @@ class SegmentationModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         """The datamodule's ``setup`` has run by now and placed its augmentation steps."""
-        datamodule = self.trainer.datamodule
-        if hasattr(datamodule, "batch_augment"):
-            self.batch_augment = datamodule.batch_augment
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        self.batch_augment = getattr(datamodule, "batch_augment", None)
 
     def normalise(self, images: Tensor) -> Tensor:
         """uint8 [B, 3, H, W] pixels -> the float input the network is trained on."""
@@ -204,9 +205,18 @@ class SegmentationModule(L.LightningModule):
         if batch["image"].dtype == torch.uint8:
             images = batch["image"]
             if self.training and self.batch_augment is not None and "mask" in batch:
-                images, batch["mask"] = self.batch_augment(images, batch["mask"])
+                seed = self._batch_seed()
+                images, batch["mask"] = self.batch_augment(images, batch["mask"], seed)
             batch["image"] = self.normalise(images)
         return batch
+
+    def _batch_seed(self) -> int:
+        """From the run's seed, the batches made ready so far (restored on resume) and the rank."""
+        trainer = self._trainer
+        if trainer is None:
+            return batch_seed(torch.initial_seed(), 0, 0)
+        batches = trainer.fit_loop.epoch_loop.batch_progress.total.ready
+        return batch_seed(torch.initial_seed(), batches, trainer.global_rank)
 
     def forward(self, image: Tensor) -> Tensor:
         if self.channels_last:

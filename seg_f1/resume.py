@@ -36,13 +36,11 @@ LAST = "last.ckpt"
 
 
 def capture_rng_states() -> dict[str, Any]:
-    """Every generator a training step draws from, so a resumed run shuffles the same way;
-    the GPUs' too, which the on-device augmentation draws from."""
+    """Every generator a training step draws from, so a resumed run shuffles the same way."""
     return {
         "python": random.getstate(),
         "numpy": _plain_numpy_state(),
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
     }
 
 
@@ -57,9 +55,6 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     name, keys, position, has_gauss, cached = states["numpy"]
     np.random.set_state((name, np.asarray(keys, np.uint32), position, has_gauss, cached))
     torch.set_rng_state(states["torch"])
-    cuda = states.get("cuda") or []  # absent from checkpoints written before it was kept
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -63,7 +63,7 @@ def test_geometry_never_invents_labels_and_fills_with_ignore(compose_cfg, pipeli
         pairs = [in_loader(image=image, mask=mask) for _ in range(4)]
         images = torch.stack([torch.from_numpy(p["image"]).permute(2, 0, 1) for p in pairs])
         masks = torch.stack([torch.from_numpy(p["mask"]).long() for p in pairs])
-        seen |= set(on_device(images, masks)[1].unique().tolist())
+        seen |= set(on_device(images, masks, seed=len(seen))[1].unique().tolist())
     assert seen <= {1, 2, 200} and 200 in seen and 0 not in seen
 
 
@@ -84,9 +84,15 @@ def test_light_and_strong_warp_and_jitter_on_the_device(compose_cfg):
 def test_rotation_fills_mask_corners_with_ignore_index(compose_cfg):
     import torch
 
+    from seg_f1.data.batch_augment import Draws
+
     affine = build(compose_cfg, "strong")["scale_rotate"]
     affine.p, affine.rotate, affine.scale = 1.0, (30.0, 30.0), (1.0, 1.0)
-    images, masks = affine(torch.full((1, 3, 32, 32), 90 / 255), torch.ones(1, 32, 32).long())
+    images, masks = affine(
+        torch.full((1, 3, 32, 32), 90 / 255),
+        torch.ones(1, 32, 32).long(),
+        Draws.seeded(0, torch.device("cpu")),
+    )
     assert masks[0, 0, 0] == 255 and images[0, :, 0, 0].tolist() == [0, 0, 0]
     assert set(masks.unique().tolist()) == {1, 255}
 

@@ -14,11 +14,19 @@ from seg_f1.data.batch_augment import (
     BatchAffine,
     BatchAugment,
     BatchColourJitter,
+    Draws,
     adjust_brightness,
     adjust_contrast,
     adjust_saturation,
+    batch_seed,
     shift_hue,
 )
+from seg_f1.data.transforms import PairedHorizontalFlip
+
+
+def draws(seed: int = 0) -> Draws:
+    return Draws.seeded(seed, torch.device("cpu"))
+
 
 # one image, two pixels: a red-ish one and a grey one
 PIXELS = torch.tensor([[[[0.8, 0.5]], [[0.2, 0.5]], [[0.1, 0.5]]]])  # [1, 3, 1, 2]
@@ -70,7 +78,9 @@ def test_colour_jitter_matches_albumentations(name, value, most, mean):
     assert isinstance(twin, A.ColorJitter)
     expected = twin(image=image)["image"].astype(np.float32)
     batch = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
-    ours = jitter(batch, torch.zeros(1, 16, 16).long())[0][0].permute(1, 2, 0).numpy() * 255.0
+    ours = (
+        jitter(batch, torch.zeros(1, 16, 16).long(), draws())[0][0].permute(1, 2, 0).numpy() * 255.0
+    )
     difference = np.abs(ours - expected)
     assert difference.max() <= most and difference.mean() <= mean
 
@@ -84,38 +94,50 @@ def _quadrant_batch(size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_affine_turns_counter_clockwise_shifts_and_fills():
     images, masks = _quadrant_batch()
-    _, turned = BatchAffine(rotate=(90, 90), p=1.0, fill_mask=200)(images, masks)
+    _, turned = BatchAffine(rotate=(90, 90), p=1.0, fill_mask=200)(images, masks, draws())
     expected = torch.zeros_like(masks)
     expected[0, 4:, :4] = 3  # top-left goes to bottom-left
     assert torch.equal(turned, expected)
-    moved_images, moved = BatchAffine(translate_percent=(0.25, 0.25), p=1.0, fill_mask=200)(
-        images, masks
-    )
+    shift = BatchAffine(translate_percent=(0.25, 0.25), p=1.0, fill_mask=200)
+    moved_images, moved = shift(images, masks, draws())
     assert (moved[0, :2] == 200).all() and (moved[0, :, :2] == 200).all()  # came from outside
     assert (moved[0, 2:6, 2:6] == 3).all() and (moved[0, 6:, 6:] == 0).all()
     assert (moved_images[0, :, :2] == 0).all()  # fill 0 on the image
-    unchanged_images, unchanged = BatchAffine(p=1.0)(images, masks)
+    unchanged_images, unchanged = BatchAffine(p=1.0)(images, masks, draws())
     assert torch.equal(unchanged, masks)
     assert torch.allclose(unchanged_images, images, atol=1e-5)
 
 
-def test_affine_twin_in_the_loader_warps_the_same():
-    images, masks = _quadrant_batch(16)
-    for kwargs in ({"rotate": (90, 90)}, {"translate_percent": (0.25, 0.25)}):
-        affine = BatchAffine(**kwargs, p=1.0, fill_mask=200)
-        _, on_device = affine(images, masks)
-        twin = affine.in_loader()
-        assert isinstance(twin, A.Affine)
-        image = (images[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-        in_loader = twin(image=image, mask=masks[0].numpy().astype(np.uint8))["mask"]
-        np.testing.assert_array_equal(on_device[0].numpy(), in_loader)
+@pytest.mark.parametrize(
+    ("kwargs", "size", "share"),
+    [
+        ({"rotate": (90, 90)}, (16, 16), 0.0),
+        ({"translate_percent": (0.25, 0.25)}, (16, 16), 0.0),
+        # everything at once on a non-square image: the two differ only at label edges
+        ({"rotate": (17, 17), "scale": (1.15, 1.15), "translate_percent": (0.06, 0.06)},
+         (48, 80), 0.05),
+    ],
+)  # fmt: skip
+def test_affine_twin_in_the_loader_warps_the_same(kwargs, size, share):
+    height, width = size
+    masks = torch.zeros(1, height, width, dtype=torch.long)
+    masks[0, 5 : height // 2, 7 : width // 3] = 3
+    masks[0, height // 2 :, width // 2 :] = 1
+    images = (masks[:, None].expand(1, 3, height, width) / 3.0).clone()
+    affine = BatchAffine(**kwargs, p=1.0, fill_mask=200)
+    _, on_device = affine(images, masks, draws())
+    twin = affine.in_loader()
+    assert isinstance(twin, A.Affine)
+    image = (images[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    in_loader = twin(image=image, mask=masks[0].numpy().astype(np.uint8))["mask"]
+    assert (on_device[0].numpy() != in_loader).mean() <= share
 
 
 def test_affine_keeps_labels_and_ignore_under_random_warps():
     masks = torch.randint(0, 5, (6, 32, 32))
     masks[:, :4] = 255
     affine = BatchAffine(scale=(0.8, 1.2), translate_percent=(-0.1, 0.1), rotate=(-30, 30), p=1.0)
-    images, warped = affine(torch.rand(6, 3, 32, 32), masks)
+    images, warped = affine(torch.rand(6, 3, 32, 32), masks, draws())
     assert set(warped.unique().tolist()) <= {0, 1, 2, 3, 4, 255}
     assert images.min() >= 0.0 and images.max() <= 1.0
 
@@ -124,12 +146,11 @@ def test_probability_and_seed():
     images, masks = torch.rand(16, 3, 8, 8), torch.randint(0, 4, (16, 8, 8))
     steps = [BatchAffine(rotate=(-30, 30), p=0.5), BatchColourJitter(p=0.5)]
     skipped = BatchAugment([BatchAffine(rotate=(-30, 30), p=0.0), BatchColourJitter(p=0.0)])
-    out_images, out_masks = skipped(images, masks)
+    out_images, out_masks = skipped(images, masks, seed=0)
     assert torch.equal(out_images, images) and torch.equal(out_masks, masks)
 
     def run(seed: int) -> torch.Tensor:
-        torch.manual_seed(seed)
-        return BatchAugment(steps)((images * 255).to(torch.uint8), masks)[0]
+        return BatchAugment(steps)((images * 255).to(torch.uint8), masks, seed)[0]
 
     first = run(0)
     assert torch.equal(first, run(0)) and not torch.equal(first, run(1))
@@ -144,6 +165,10 @@ def test_probability_and_seed():
         (BatchColourJitter, {"hue": 0.7}, "hue must lie"),
         (BatchAffine, {"scale": (0.0, 1.0)}, "scale must be"),
         (BatchAffine, {"p": 1.5}, "p must be in"),
+        (BatchAffine, {"rotate": 15}, r"rotate must be a \[low, high\] pair of numbers, got 15"),
+        (BatchAffine, {"scale": {"x": (0.9, 1.1)}}, "scale must be a .low, high. pair"),
+        (BatchAffine, {"translate_percent": (0.1, -0.1)}, "low <= high"),
+        (BatchAffine, {"fill": (0, 0, 0)}, "fill must be one grey level"),
     ],
 )
 def test_bad_arguments_are_named(step, kwargs, message):
@@ -209,13 +234,56 @@ def test_training_with_batch_steps_on_the_device(compose_cfg):
         datamodule_setup(stage)
         steps = datamodule.batch_augment
 
-        def counted(images, masks):
-            calls.append(images.shape[0])
-            return steps(images, masks)
+        def counted(images, masks, seed):
+            calls.append(seed)
+            return steps(images, masks, seed)
 
         datamodule.batch_augment = counted
 
     datamodule_setup, datamodule.setup = datamodule.setup, counting_setup
     trainer.fit(module, datamodule=datamodule)
     assert module.batch_augment is datamodule.batch_augment
-    assert calls == [4, 4]  # limit_train_batches=2 of batch_size 4; the val batch is not augmented
+    # limit_train_batches=2: two training batches, each with its own seed; validation none
+    assert calls == [batch_seed(torch.initial_seed(), index, 0) for index in (0, 1)]
+
+
+def test_batch_seeds_differ_by_batch_and_rank_and_repeat_on_resume():
+    seeds = {batch_seed(42, batch, rank) for batch in range(50) for rank in range(8)}
+    assert len(seeds) == 400 and batch_seed(42, 7, 3) == batch_seed(42, 7, 3)
+    images, masks = torch.rand(4, 3, 8, 8), torch.randint(0, 4, (4, 8, 8))
+    steps = BatchAugment([BatchColourJitter(p=1.0), BatchAffine(rotate=(-30, 30), p=1.0)])
+    rank_0, rank_1 = (steps(images, masks, batch_seed(42, 7, rank))[0] for rank in (0, 1))
+    assert torch.equal(rank_0, steps(images, masks, batch_seed(42, 7, 0))[0])
+    assert not torch.equal(rank_0, rank_1)
+
+
+def test_a_gpu_trainer_takes_the_batch_steps_out_of_the_loader(compose_cfg):
+    """augment_on=auto follows the trainer of each setup: CPU (loader), then another device."""
+    from types import SimpleNamespace
+
+    from seg_f1.training import build_datamodule
+
+    datamodule = build_datamodule(compose_cfg("data/augment=light"))
+    datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    datamodule.setup("fit")
+    assert datamodule.batch_augment is None
+    accelerator = SimpleNamespace(root_device=torch.device("meta"))  # any device but a CPU
+    datamodule.trainer = SimpleNamespace(strategy=accelerator)
+    datamodule.setup("fit")
+    assert [type(s) for s in datamodule.batch_augment.steps] == [BatchAffine, BatchColourJitter]
+    assert [type(s) for s in datamodule.datasets["train"].augment] == [PairedHorizontalFlip]
+
+
+def test_strong_keeps_one_order_in_either_place(compose_cfg):
+    from seg_f1.data.datamodule import split_augment
+    from seg_f1.training import build_datamodule
+
+    steps = build_datamodule(compose_cfg("data/augment=strong")).augment_steps
+    loader_only, _ = split_augment(steps, on_device=False)
+    loader_part, device_part = split_augment(steps, on_device=True)
+    names = [type(s).__name__ for s in loader_only]
+    assert names[: len(loader_part)] == [type(s).__name__ for s in loader_part]
+    assert names[len(loader_part) :] == ["Affine", "ColorJitter", "Affine"]
+    assert [type(s).__name__ for s in device_part.steps] == [
+        "BatchAffine", "BatchColourJitter", "BatchAffine"
+    ]  # fmt: skip

@@ -11,6 +11,7 @@ from PIL import Image
 from skimage import data as skimage_data
 
 from seg_f1 import predict
+from seg_f1.data import images
 from seg_f1.data.dataset import FaceParsingDataset
 from seg_f1.data.folder import Sample
 from seg_f1.data.images import read_image
@@ -135,9 +136,26 @@ def test_a_truncated_jpeg_is_named_on_the_reduced_path_too(tmp_path):
         read_image(tmp_path / "cut.jpg", min_side=256)
 
 
+def spy_on_the_opencv_path(monkeypatch) -> list[bool]:
+    """Records, per read, whether OpenCV decoded the file (True) or left it to Pillow."""
+    taken = []
+    opencv_path = images._reduced_jpeg_with_opencv
+
+    def recorded(*args):
+        pixels = opencv_path(*args)
+        taken.append(pixels is not None)
+        return pixels
+
+    monkeypatch.setattr(images, "_reduced_jpeg_with_opencv", recorded)
+    return taken
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_the_opencv_reduced_decode_turns_like_pillow_for_every_orientation(tmp_path, orientation):
+def test_the_opencv_reduced_decode_turns_like_pillow_for_every_orientation(
+    tmp_path, monkeypatch, orientation
+):
     """The fast path applies the EXIF orientation itself; Pillow's full decode is the reference."""
+    taken = spy_on_the_opencv_path(monkeypatch)
     stored = cv2.resize(skimage_data.astronaut(), (1024, 512))  # not square: turns show
     stored[:64, :128] = (255, 0, 0)  # and a corner mark, so a mirror shows too
     picture = Image.fromarray(stored)
@@ -145,17 +163,20 @@ def test_the_opencv_reduced_decode_turns_like_pillow_for_every_orientation(tmp_p
     exif[ORIENTATION] = orientation
     picture.save(tmp_path / "face.jpg", exif=exif, quality=95)
     reduced = read_image(tmp_path / "face.jpg", min_side=128)  # 1/4 scale
+    assert taken == [True]
     full = read_image(tmp_path / "face.jpg")
     assert reduced.shape[:2] == (full.shape[0] // 4, full.shape[1] // 4)
     shrunk = cv2.resize(full, reduced.shape[1::-1], interpolation=cv2.INTER_AREA)
     assert np.abs(reduced.astype(float) - shrunk).mean() < 2.0
 
 
-def test_bytes_after_the_end_marker_take_pillows_path_and_still_read(tmp_path):
+def test_bytes_after_the_end_marker_take_pillows_path_and_still_read(tmp_path, monkeypatch):
     photo_1024(tmp_path / "face.jpg")
     data = (tmp_path / "face.jpg").read_bytes()
     (tmp_path / "padded.jpg").write_bytes(data + b"\x00" * 16)  # as some cameras write
+    taken = spy_on_the_opencv_path(monkeypatch)
     padded = read_image(tmp_path / "padded.jpg", min_side=512)
     plain = read_image(tmp_path / "face.jpg", min_side=512)
+    assert taken == [False, True]  # Pillow for the padded file, OpenCV for the plain one
     assert padded.shape == plain.shape == (512, 512, 3)
     assert np.abs(padded.astype(float) - plain).mean() < 2.0

@@ -11,6 +11,7 @@ are cheaper in the loader's workers, one image at a time, as their albumentation
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import albumentations as A
 import cv2
@@ -19,27 +20,51 @@ import torch.nn.functional as F
 from torch import Tensor
 
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as OpenCV and torchvision weigh RGB
+SEED_MODULUS = 2**63 - 1
+
+
+def batch_seed(run_seed: int, batch_index: int, rank: int) -> int:
+    """The seed of one batch's draws: the same batch of a resumed run draws the same, each DDP
+    rank draws its own, and no generator state needs keeping in a checkpoint."""
+    return ((run_seed * 1_000_003 + batch_index) * 1_009 + rank) % SEED_MODULUS
+
+
+@dataclass
+class Draws:
+    """One batch's random numbers: per-image values on the batch's device, per-batch choices
+    that Python acts on (the jitter's order) on the host, so nothing waits for the device."""
+
+    device: torch.Generator
+    host: torch.Generator
+
+    @classmethod
+    def seeded(cls, seed: int, device: torch.device) -> Draws:
+        return cls(
+            torch.Generator(device=device).manual_seed(seed), torch.Generator().manual_seed(seed)
+        )
+
+    def uniform(self, low: float, high: float, count: int) -> Tensor:
+        on = self.device.device
+        return low + (high - low) * torch.rand(count, device=on, generator=self.device)
 
 
 class BatchTransform:
     """One step, applied to each image of the batch with probability ``p``, each with its own
-    random parameters, all drawn from torch's generator on the batch's device (which
-    ``seed_everything`` seeds and a checkpoint restores)."""
+    random parameters. Every image is transformed and the unchosen ones are put back with
+    ``torch.where``: indexing the chosen ones would make the host wait for the device."""
 
     def __init__(self, p: float = 0.5) -> None:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
         self.p = p
 
-    def __call__(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
-        chosen = (torch.rand(images.shape[0], device=images.device) < self.p).nonzero()[:, 0]
-        if chosen.numel() == 0:
-            return images, masks
-        images, masks = images.clone(), masks.clone()
-        images[chosen], masks[chosen] = self.apply(images[chosen], masks[chosen])
-        return images, masks
+    def __call__(self, images: Tensor, masks: Tensor, draws: Draws) -> tuple[Tensor, Tensor]:
+        chosen = draws.uniform(0.0, 1.0, images.shape[0]) < self.p
+        new_images, new_masks = self.apply(images, masks, draws)
+        keep = chosen.view(-1, 1, 1)
+        return torch.where(keep[..., None], new_images, images), torch.where(keep, new_masks, masks)
 
-    def apply(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    def apply(self, images: Tensor, masks: Tensor, draws: Draws) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
     def in_loader(self) -> A.BasicTransform:
@@ -48,35 +73,45 @@ class BatchTransform:
 
 
 class BatchAugment:
-    """The batch steps of ``data.augment``, in their listed order: uint8 images -> 0..1 floats."""
+    """The batch steps of ``data.augment``, in their listed order: uint8 images -> 0..1 floats,
+    every draw from ``seed`` (``batch_seed``)."""
 
     def __init__(self, steps: Sequence[BatchTransform]) -> None:
         self.steps = list(steps)
 
-    def __call__(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    def __call__(self, images: Tensor, masks: Tensor, seed: int) -> tuple[Tensor, Tensor]:
         images = images.float() / 255.0 if images.dtype == torch.uint8 else images
+        draws = Draws.seeded(seed, images.device)
         for step in self.steps:
-            images, masks = step(images, masks)
+            images, masks = step(images, masks, draws)
         return images, masks
 
     def __repr__(self) -> str:
         return f"BatchAugment({[type(step).__name__ for step in self.steps]})"
 
 
+def _pair(value, step: str, name: str) -> tuple[float, float]:
+    """A [low, high] range, or a named error for anything else (a dict, one number)."""
+    if _is_number(value) or len(value) != 2 or not all(_is_number(v) for v in value):
+        raise ValueError(f"{step}: {name} must be a [low, high] pair of numbers, got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if low > high:
+        raise ValueError(f"{step}: {name} range must have low <= high, got {value!r}")
+    return low, high
+
+
 def _factor_range(value: float | Sequence[float], name: str) -> tuple[float, float]:
     """ColorJitter's convention: v means [max(0, 1 - v), 1 + v]; a pair is taken as it is."""
-    low, high = (max(0.0, 1.0 - value), 1.0 + value) if _is_number(value) else tuple(value)
-    if not 0.0 <= low <= high:
+    if _is_number(value):
+        value = (max(0.0, 1.0 - value), 1.0 + value)
+    low, high = _pair(value, "BatchColourJitter", name)
+    if low < 0.0:
         raise ValueError(f"BatchColourJitter: {name} range must be 0 <= low <= high, got {value}")
-    return float(low), float(high)
+    return low, high
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float))
-
-
-def _uniform(low: float, high: float, count: int, device: torch.device) -> Tensor:
-    return low + (high - low) * torch.rand(count, device=device)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def grey(images: Tensor) -> Tensor:
@@ -129,8 +164,8 @@ def shift_hue(images: Tensor, shifts: Tensor) -> Tensor:
 
 class BatchColourJitter(BatchTransform):
     """albumentations' ``ColorJitter`` on the device: brightness, contrast and saturation
-    factors and a hue shift (fraction of a turn) drawn per image, applied in an order drawn per
-    batch. Masks are untouched."""
+    factors and a hue shift (fraction of a turn) drawn per image; the order of the four is drawn
+    per batch (albumentations draws it per image). Masks are untouched."""
 
     def __init__(
         self,
@@ -144,21 +179,21 @@ class BatchColourJitter(BatchTransform):
         self.brightness = _factor_range(brightness, "brightness")
         self.contrast = _factor_range(contrast, "contrast")
         self.saturation = _factor_range(saturation, "saturation")
-        self.hue = (-hue, hue) if _is_number(hue) else tuple(hue)
+        self.hue = _pair((-hue, hue) if _is_number(hue) else hue, "BatchColourJitter", "hue")
         if not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5:
             raise ValueError(f"BatchColourJitter: hue must lie in [-0.5, 0.5], got {hue}")
 
-    def apply(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
-        count, device = images.shape[0], images.device
+    def apply(self, images: Tensor, masks: Tensor, draws: Draws) -> tuple[Tensor, Tensor]:
+        count = images.shape[0]
         adjustments = [
             (adjust_brightness, self.brightness),
             (adjust_contrast, self.contrast),
             (adjust_saturation, self.saturation),
             (shift_hue, self.hue),
         ]
-        for index in torch.randperm(len(adjustments), device=device).tolist():
+        for index in torch.randperm(len(adjustments), generator=draws.host).tolist():
             adjust, (low, high) = adjustments[index]
-            images = adjust(images, _uniform(low, high, count, device))
+            images = adjust(images, draws.uniform(low, high, count))
         return images, masks
 
     def in_loader(self) -> A.ColorJitter:
@@ -169,10 +204,11 @@ class BatchColourJitter(BatchTransform):
 
 
 class BatchAffine(BatchTransform):
-    """albumentations' ``Affine`` on the device: one scale (both axes), a shift as a fraction
-    of the size per axis and a rotation in degrees (positive turns counter-clockwise as shown),
-    about the image centre. Images are sampled bilinearly, masks nearest-neighbour, so no label
-    is invented; what comes in from outside is ``fill`` (a grey level) and ``fill_mask``."""
+    """albumentations' ``Affine`` on the device: one scale (both axes, its ``keep_ratio``), a
+    shift as a fraction of the size per axis and a rotation in degrees (positive turns
+    counter-clockwise as shown), about the image centre, each a [low, high] range. Images are
+    sampled bilinearly, masks nearest-neighbour, so no label is invented; what comes in from
+    outside is ``fill`` (one grey level) and ``fill_mask``."""
 
     def __init__(
         self,
@@ -184,22 +220,22 @@ class BatchAffine(BatchTransform):
         p: float = 0.5,
     ) -> None:
         super().__init__(p)
-        self.scale, self.translate, self.rotate = (
-            tuple(scale),
-            tuple(translate_percent),
-            tuple(rotate),
-        )
-        if not 0.0 < self.scale[0] <= self.scale[1]:
-            raise ValueError(f"BatchAffine: scale must be 0 < low <= high, got {list(scale)}")
-        self.fill, self.fill_mask = fill, int(fill_mask)
+        self.scale = _pair(scale, "BatchAffine", "scale")
+        self.translate = _pair(translate_percent, "BatchAffine", "translate_percent")
+        self.rotate = _pair(rotate, "BatchAffine", "rotate")
+        if self.scale[0] <= 0.0:
+            raise ValueError(f"BatchAffine: scale must be above 0, got {scale!r}")
+        if not _is_number(fill):
+            raise ValueError(f"BatchAffine: fill must be one grey level 0..255, got {fill!r}")
+        self.fill, self.fill_mask = float(fill), int(fill_mask)
 
-    def apply(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
-        count, device = images.shape[0], images.device
+    def apply(self, images: Tensor, masks: Tensor, draws: Draws) -> tuple[Tensor, Tensor]:
+        count = images.shape[0]
         theta = affine_theta(
-            _uniform(*self.scale, count, device),
-            torch.deg2rad(_uniform(*self.rotate, count, device)),
-            _uniform(*self.translate, count, device),
-            _uniform(*self.translate, count, device),
+            draws.uniform(*self.scale, count),
+            torch.deg2rad(draws.uniform(*self.rotate, count)),
+            draws.uniform(*self.translate, count),
+            draws.uniform(*self.translate, count),
             images.shape[-2:],
         )
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)

@@ -30,16 +30,18 @@ def split_augment(
     steps: Mapping[str, object] | Sequence[object], on_device: bool = True
 ) -> tuple[A.Compose | None, BatchAugment | None]:
     """``data.augment``'s steps (named, in order) -> the loader's albumentations pipeline and
-    the batch steps for the device, each None when it has no step. Without ``on_device``, batch
-    steps join the loader as their albumentations twins, in their listed place."""
+    the batch steps for the device, each None when it has no step. Without ``on_device``, the
+    batch steps join the loader as their albumentations twins, after its own steps as on the
+    device, so both places apply the steps in the same order."""
     if isinstance(steps, Mapping):
         steps = list(steps.values())
+    loader_steps = [step for step in steps if not isinstance(step, BatchTransform)]
+    batch_steps = [step for step in steps if isinstance(step, BatchTransform)]
     if not on_device:
-        steps = [step.in_loader() if isinstance(step, BatchTransform) else step for step in steps]
-    in_loader = [step for step in steps if not isinstance(step, BatchTransform)]
-    on_device = [step for step in steps if isinstance(step, BatchTransform)]
-    loader_pipeline = A.Compose(in_loader) if in_loader else None
-    return loader_pipeline, BatchAugment(on_device) if on_device else None
+        loader_steps += [step.in_loader() for step in batch_steps]
+        batch_steps = []
+    loader_pipeline = A.Compose(loader_steps) if loader_steps else None
+    return loader_pipeline, BatchAugment(batch_steps) if batch_steps else None
 
 
 class FaceParsingDataModule(L.LightningDataModule):
@@ -125,11 +127,11 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.source.prepare()
 
     def setup(self, stage: str | None = None) -> None:
-        if "train" not in self.datasets:
-            on_device = self.augments_on_device()
-            self.augment_in_loader, self.batch_augment = split_augment(
-                self.augment_steps, on_device
-            )
+        # placed at every setup: the same datamodule may serve a CPU trainer, then a GPU one
+        placed = split_augment(self.augment_steps, self.augments_on_device())
+        self.augment_in_loader, self.batch_augment = placed
+        if "train" in self.datasets:
+            self.datasets["train"].augment = self.augment_in_loader
         for split in ("train", "val", "test"):
             if split not in self.datasets:
                 augment = self.augment_in_loader if split == "train" else None
