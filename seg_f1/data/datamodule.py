@@ -73,7 +73,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         image_size: int = 128,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
-        augment: Mapping[str, object] | Sequence[object] = (),
+        augment: Mapping[str, object] | Sequence[object] | None = (),
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 2,
@@ -102,6 +102,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.ignore_index = ignore_index
         self.image_size = image_size
         self.mean, self.std = list(mean), list(std)
+        augment = augment or ()  # data.augment=null: none
         self.augment_steps = list(augment.values() if isinstance(augment, Mapping) else augment)
         self.augment_on = augment_on
         self.augment_in_loader: A.Compose | None = None
