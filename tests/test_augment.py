@@ -37,6 +37,10 @@ def build(compose_cfg, pipeline: str, *overrides: str):
     return {name: hydra.utils.instantiate(step) for name, step in cfg.data.augment.items()}
 
 
+def steps(compose_cfg, pipeline: str, *overrides: str) -> list:
+    return list(build(compose_cfg, pipeline, *overrides).values())
+
+
 def test_pipelines_hold_the_named_steps(compose_cfg):
     assert build(compose_cfg, "none") == {}
     assert list(build(compose_cfg, "flip")) == ["flip"]
@@ -52,7 +56,7 @@ def test_geometry_never_invents_labels_and_fills_with_ignore(compose_cfg, pipeli
 
     from seg_f1.data.datamodule import split_augment
 
-    in_loader, on_device = split_augment(build(compose_cfg, pipeline, "data.ignore_index=200"))
+    in_loader, on_device = split_augment(steps(compose_cfg, pipeline, "data.ignore_index=200"))
     in_loader.set_random_seed(0)
     torch.manual_seed(0)
     mask = np.full((32, 32), 1, np.uint8)
@@ -75,10 +79,10 @@ def test_light_and_strong_warp_and_jitter_on_the_device(compose_cfg):
         ("light", [BatchAffine, BatchColourJitter]),
         ("strong", [BatchAffine, BatchColourJitter, BatchAffine]),
     ):
-        in_loader, on_device = split_augment(build(compose_cfg, pipeline))
+        in_loader, on_device = split_augment(steps(compose_cfg, pipeline))
         assert [type(step) for step in on_device.steps] == device_steps
         assert not any(isinstance(t, (BatchAffine, BatchColourJitter)) for t in in_loader)
-    assert split_augment(build(compose_cfg, "flip"))[1] is None
+    assert split_augment(steps(compose_cfg, "flip"))[1] is None
 
 
 def test_rotation_fills_mask_corners_with_ignore_index(compose_cfg):

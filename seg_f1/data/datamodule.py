@@ -27,14 +27,12 @@ AUGMENT_PLACES = ("auto", "device", "loader")
 
 
 def split_augment(
-    steps: Mapping[str, object] | Sequence[object], on_device: bool = True
+    steps: Sequence[object], on_device: bool = True
 ) -> tuple[A.Compose | None, BatchAugment | None]:
-    """``data.augment``'s steps (named, in order) -> the loader's albumentations pipeline and
+    """``data.augment``'s steps, in order -> the loader's albumentations pipeline and
     the batch steps for the device, each None when it has no step. Without ``on_device``, the
     batch steps join the loader as their albumentations twins, after its own steps as on the
     device, so both places apply the steps in the same order."""
-    if isinstance(steps, Mapping):
-        steps = list(steps.values())
     loader_steps = [step for step in steps if not isinstance(step, BatchTransform)]
     batch_steps = [step for step in steps if isinstance(step, BatchTransform)]
     if not on_device:
@@ -103,6 +101,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.image_size = image_size
         self.mean, self.std = list(mean), list(std)
         augment = augment or ()  # data.augment=null: none
+        # named steps from conf/data/augment, in order
         self.augment_steps = list(augment.values() if isinstance(augment, Mapping) else augment)
         self.augment_on = augment_on
         self.augment_in_loader: A.Compose | None = None
