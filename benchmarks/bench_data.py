@@ -61,10 +61,10 @@ from seg_f1.data.dataset import (  # noqa: E402
     read_mask,
     resize_pair,
 )
+from seg_f1.data.drawing import make_sample  # noqa: E402
 from seg_f1.data.images import read_image  # noqa: E402
-from seg_f1.data.synthetic import make_sample  # noqa: E402
 from seg_f1.data.transforms import PairedHorizontalFlip  # noqa: E402
-from seg_f1.module import create_network  # noqa: E402
+from seg_f1.network import create_network  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 H200_BF16_TFLOPS, SHARE_OF_PEAK = 989.0, 0.4

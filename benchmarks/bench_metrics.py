@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from seg_f1.losses import CELoss, CompositeLoss, DiceLoss  # noqa: E402
 from seg_f1.metrics import ConfusionMatrix  # noqa: E402
-from seg_f1.module import create_network  # noqa: E402
+from seg_f1.network import create_network  # noqa: E402
 
 IGNORE = 255
 

@@ -41,7 +41,7 @@ from torch import Tensor  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from seg_f1.losses import build_loss  # noqa: E402
-from seg_f1.module import channel_vector, create_network, normalise_pixels  # noqa: E402
+from seg_f1.network import channel_vector, create_network, normalise_pixels  # noqa: E402
 from seg_f1.training import build_trainer  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import optuna
 
-from seg_f1.study import open_storage
-from seg_f1.sweep_report import report
+from seg_f1.sweeps.report import report
+from seg_f1.sweeps.study import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "unpruned"

@@ -11,56 +11,14 @@ import logging
 from pathlib import Path
 
 import hydra
-import numpy as np
-import torch
 from omegaconf import DictConfig
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from seg_f1 import CONF_DIR
-from seg_f1.inference import InputRecipe, load_model
-from seg_f1.io import write_atomically
-from seg_f1.onnx_model import DYNAMIC_AXES, INPUT, OUTPUT, OnnxModel, metadata
+from seg_f1.inference.model import load_model
+from seg_f1.inference.onnx_export import export_onnx, parity, parity_sizes, size_multiple
 
 log = logging.getLogger(__name__)
-
-
-def export_onnx(model: torch.nn.Module, recipe: InputRecipe, path: Path, opset: int = 17) -> None:
-    """The legacy exporter: one self-contained file, no onnxscript needed."""
-    import onnx
-
-    example = torch.zeros(1, 3, recipe.image_size, recipe.image_size)
-    props = metadata(model.class_names, recipe, size_multiple(model))
-
-    def export(tmp: Path) -> None:
-        torch.onnx.export(
-            model, (example,), str(tmp), input_names=[INPUT], output_names=[OUTPUT],
-            dynamic_axes=DYNAMIC_AXES, opset_version=opset, dynamo=False,
-        )  # fmt: skip
-        graph = onnx.load(str(tmp))
-        onnx.helper.set_model_props(graph, props)
-        onnx.save(graph, str(tmp))
-
-    write_atomically(path, export)
-
-
-def size_multiple(model: torch.nn.Module) -> int:
-    """Heights and widths the network takes are multiples of its encoder's output stride."""
-    return int(model.net.encoder.output_stride)
-
-
-def parity_sizes(recipe: InputRecipe, multiple: int) -> tuple[int, int]:
-    """The training size and a larger one that is not square, so a fixed shape would fail."""
-    return recipe.image_size, recipe.image_size + 2 * multiple
-
-
-def parity(model: torch.nn.Module, path: Path, height: int, width: int, batch: int = 2) -> float:
-    """Max absolute logit difference between torch and onnxruntime on a random batch."""
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randn(batch, 3, height, width, generator=generator)
-    with torch.no_grad():
-        expected = model(images).numpy()
-    got = OnnxModel(path)(images).numpy()
-    return float(np.abs(got - expected).max())
 
 
 def steps_progress(disable: bool) -> Progress:

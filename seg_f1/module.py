@@ -9,21 +9,19 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
-import segmentation_models_pytorch as smp
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from seg_f1.checkpoints import load_checkpoint
 from seg_f1.data.batch_augment import batch_seed
 from seg_f1.data.datamodule import IMAGENET_MEAN, IMAGENET_STD
 from seg_f1.data.labels import SPLITS
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
-from seg_f1.resume import capture_rng_states, restore_rng_states
+from seg_f1.network import channel_vector, create_network, normalise_pixels
+from seg_f1.runs.resume import capture_rng_states, restore_rng_states
 
 log = logging.getLogger(__name__)
 
@@ -33,70 +31,6 @@ warnings.filterwarnings(
     "ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`"
 )
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-def create_network(
-    arch: str,
-    encoder_name: str,
-    encoder_weights: str | None,
-    num_classes: int,
-    **kwargs: Any,
-) -> nn.Module:
-    """An smp model; ``encoder_weights`` may also be a local file, since hubs may be offline.
-
-    A local file holds the encoder's ``state_dict`` (e.g. torchvision's ``resnet18-*.pth``;
-    classifier keys are dropped by smp), loaded strictly so a wrong file fails loudly.
-    """
-    local = encoder_weights is not None and _looks_like_path(encoder_weights)
-    network = smp.create_model(
-        arch,
-        encoder_name=encoder_name,
-        encoder_weights=None if local else encoder_weights,
-        classes=num_classes,
-        **kwargs,
-    )
-    if local:
-        _load_encoder_weights(network, Path(encoder_weights).expanduser())
-    return network
-
-
-def _looks_like_path(value: str) -> bool:
-    return Path(value).suffix in (".pth", ".pt", ".bin", ".ckpt") or "/" in value
-
-
-def _load_encoder_weights(network: nn.Module, path: Path) -> None:
-    if not path.is_file():
-        raise FileNotFoundError(f"model.encoder_weights: no such file {path}")
-    try:
-        state = load_checkpoint(path)
-    except ValueError as error:  # empty, truncated or code-carrying: named with its key
-        raise ValueError(f"model.encoder_weights: {error}") from error
-    if not isinstance(state, dict):
-        raise ValueError(
-            f"model.encoder_weights: {path} holds a {type(state).__name__}, not a state_dict"
-        )
-    state = state.get("state_dict", state)
-    try:
-        network.encoder.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(
-            f"model.encoder_weights: {path} does not fit the {type(network.encoder).__name__} "
-            f"encoder: {error}"
-        ) from error
-    log.info("loaded encoder weights from %s", path)
-
-
-def channel_vector(values: Sequence[float]) -> Tensor:
-    """Per-channel values shaped to broadcast over [B, C, H, W]."""
-    return torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
-
-
-def normalise_pixels(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """uint8 pixels -> (x / 255 - mean) / std, the formula training and inference share. Float
-    pixels must already be on the 0..1 scale (as the device augmentation leaves them): they skip
-    the division, so float 0..255 input would come out wrong."""
-    scaled = images.float() / 255.0 if images.dtype == torch.uint8 else images
-    return (scaled - mean) / std
 
 
 def _check_compile_mode(mode: str) -> str:

@@ -11,120 +11,20 @@ non-empty output folder is refused unless ``overwrite=true``; one inside the inp
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-import cv2
 import hydra
-import numpy as np
-import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
-from PIL import Image
 from rich.progress import track
-from torch import Tensor
 
 from seg_f1 import CONF_DIR
-from seg_f1.data.folder import IMAGE_SUFFIXES, keyed
-from seg_f1.data.images import read_image
-from seg_f1.inference import InputRecipe, load_model, to_tensor
-from seg_f1.io import write_atomically
-from seg_f1.onnx_model import OnnxModel
+from seg_f1.inference.parse import load_backend, predict_masks
+from seg_f1.inference.photos import batches, check_output, input_files, readable, save_png
 from seg_f1.report.figures import legend_figure
 from seg_f1.report.files import save_figure
 from seg_f1.report.palette import overlay
 
 log = logging.getLogger(__name__)
-
-
-def input_files(path: Path, output: Path) -> tuple[list[Path], Path]:
-    """The images to parse (none from inside ``output``: never our own masks) and the folder
-    their output names are relative to. Two photos that would write one mask are refused."""
-    if path.is_file():
-        return [path], path.parent
-    if not path.is_dir():
-        raise FileNotFoundError(f"input: no such file or folder {path}")
-    skipped = output.resolve()
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.resolve().is_relative_to(skipped)
-    )
-    keyed(files, lambda p: str(p.relative_to(path).with_suffix("")))  # raises on a clash
-    return files, path
-
-
-def check_output(output: Path, overwrite: bool) -> None:
-    """Masks already in ``output`` are the user's: replaced only when asked."""
-    if output.exists() and not output.is_dir():
-        raise NotADirectoryError(f"output={output} is a file; give a folder for the masks")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"output={output} is not empty; choose a new folder, or pass overwrite=true to "
-            "replace the masks in it"
-        )
-
-
-@torch.no_grad()
-def predict_logits(
-    model: Callable[[Tensor], Tensor], recipe: InputRecipe, images: Sequence[np.ndarray]
-) -> list[Tensor]:
-    """[C, H, W] logits per photo, each at the photo's own height and width; ``model`` is the
-    torch network or an :class:`OnnxModel`."""
-    size = (recipe.image_size, recipe.image_size)
-    small = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images]
-    logits = model(to_tensor(small, recipe))
-    return [
-        F.interpolate(one[None], size=image.shape[:2], mode="bilinear", align_corners=False)[0]
-        for image, one in zip(images, logits, strict=True)
-    ]
-
-
-def predict_masks(model, recipe: InputRecipe, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """One uint8 index mask per photo, each at the photo's own height and width."""
-    logits = predict_logits(model, recipe, images)
-    return [one.argmax(0).numpy().astype(np.uint8) for one in logits]
-
-
-def readable(files: Sequence[Path]) -> Iterator[tuple[Path, np.ndarray]]:
-    for path in files:
-        try:
-            yield path, read_image(path)
-        except ValueError as error:
-            log.warning("skipped %s: %s", path, error)
-
-
-def batches(items: Iterator, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def save_png(array: np.ndarray, path: Path) -> None:
-    write_atomically(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
-
-
-def load_backend(cfg: DictConfig) -> tuple[Any, InputRecipe]:
-    """``backend=torch``: the checkpoint ``ckpt_path``; ``backend=onnx``: the export
-    ``onnx_model`` (not ``model``: that name is the training config's model group)."""
-    if cfg.backend == "torch":
-        if not cfg.get("ckpt_path"):
-            raise ValueError("backend=torch needs ckpt_path=<checkpoint>")
-        return load_model(cfg.ckpt_path)
-    if cfg.backend == "onnx":
-        if not cfg.get("onnx_model"):
-            raise ValueError(
-                "backend=onnx needs onnx_model=<file.onnx> (from python -m seg_f1.export)"
-            )
-        model = OnnxModel(cfg.onnx_model)
-        return model, model.recipe
-    raise ValueError(f"backend={cfg.backend}: expected torch or onnx")
 
 
 def run(cfg: DictConfig) -> list[Path]:

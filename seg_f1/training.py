@@ -16,22 +16,22 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from torch import Tensor
 
-from seg_f1.checkpoints import load_checkpoint
-from seg_f1.config_checks import check_train_config
-from seg_f1.config_tree import show_config
+from seg_f1.callbacks.console import quiet_lightning
+from seg_f1.config.checks import check_train_config
+from seg_f1.config.deprecated import move_deprecated_keys
+from seg_f1.config.tree import show_config
 from seg_f1.data import FaceParsingDataModule
-from seg_f1.deprecated import move_deprecated_keys
 from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.module import SegmentationModule
-from seg_f1.quiet import quiet_lightning
 from seg_f1.report.runs import f1_table
 from seg_f1.report.tables import rich_table
-from seg_f1.results import RunRecord, is_first_process, run_objective
-from seg_f1.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
-from seg_f1.resume_config import check_continued_config
-from seg_f1.run_dir import claimed
-from seg_f1.tracking import log_config, publish_run
+from seg_f1.runs.checkpoints import load_checkpoint
+from seg_f1.runs.directory import claimed
+from seg_f1.runs.results import RunRecord, is_first_process, run_objective
+from seg_f1.runs.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
+from seg_f1.runs.resume_config import check_continued_config
+from seg_f1.runs.tracking import log_config, publish_run
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,10 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> float:
     """Fit, test the best checkpoint, and return the best ``optimized_metric`` (for sweepers).
 
-    The run directory is claimed first (``seg_f1.run_dir``) and a continued run's config
+    The run directory is claimed first (``seg_f1.runs.directory``) and a continued run's config
     checked, so neither can touch an earlier run's files. The run is recorded in
     ``<output_dir>/result.json``; in a multirun a failed run returns NaN instead of raising, so
-    the sweep goes on (``seg_f1.results``).
+    the sweep goes on (``seg_f1.runs.results``).
     """
     move_deprecated_keys(cfg)
     output_dir = cfg.paths.output_dir

@@ -10,7 +10,9 @@ import pytest
 import yaml
 from test_sweep_report import write_job
 
-from seg_f1.ablation import curves_figure, load, main, paired_difference, render
+from seg_f1.ablation import main
+from seg_f1.sweeps.ablation import load, paired_difference
+from seg_f1.sweeps.ablation_report import curves_figure, render
 
 T_975_DF2 = 4.302653  # Student's t, 97.5% quantile, 2 degrees of freedom (3 pairs)
 PIXELS = {"background": 1000, "skin": 500, "nose": 20, "l_eye": 5, "r_eye": 6, "hat": 10,

@@ -16,7 +16,8 @@ import torch
 from conftest import ROOT, run_env
 
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
-from seg_f1.module import SegmentationModule, channel_vector
+from seg_f1.module import SegmentationModule
+from seg_f1.network import channel_vector
 
 
 def run_benchmark(script: str, *args: str) -> str:

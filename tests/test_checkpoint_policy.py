@@ -12,9 +12,9 @@ from conftest import ROOT, TINY, run_env
 from test_resume import last_epoch, start_and_wait
 
 from seg_f1.callbacks.checkpoint import RunCheckpoint
-from seg_f1.checkpoints import load_checkpoint
-from seg_f1.inference import load_model
-from seg_f1.io import written_files
+from seg_f1.inference.model import load_model
+from seg_f1.runs.checkpoints import load_checkpoint
+from seg_f1.runs.io import written_files
 from seg_f1.training import train
 
 

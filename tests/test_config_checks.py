@@ -40,7 +40,7 @@ def test_a_config_that_cannot_train_is_refused_before_data_exists(
 
 
 def test_sizes_the_architecture_takes_are_accepted(compose_cfg):
-    from seg_f1.config_checks import check_train_config
+    from seg_f1.config.checks import check_train_config
 
     check_train_config(compose_cfg("data.image_size=48"))  # smp 0.6's U-Net takes any size
     check_train_config(compose_cfg("model.arch=FPN", "data.image_size=64"))

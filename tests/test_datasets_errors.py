@@ -14,7 +14,8 @@ from PIL import Image
 from seg_f1.data import FaceParsingDataModule, FolderSource
 from seg_f1.data.celebamask_hq import CelebAMaskHQ
 from seg_f1.data.dataset import FaceParsingDataset
-from seg_f1.dataset_stats import dataset_stats, write_json
+from seg_f1.data.stats import dataset_stats
+from seg_f1.dataset_stats import write_json
 
 CLASSES = ["background", "skin", "hair"]
 

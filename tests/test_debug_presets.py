@@ -7,7 +7,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
 
 from seg_f1.callbacks.console import ProgressBar
-from seg_f1.results import read_result
+from seg_f1.runs.results import read_result
 from seg_f1.training import build_trainer, train
 
 

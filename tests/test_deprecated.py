@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from seg_f1.deprecated import move_deprecated_keys
+from seg_f1.config.deprecated import move_deprecated_keys
 from seg_f1.training import build_datamodule, build_module, build_trainer, train
 
 

@@ -16,13 +16,9 @@ from PIL import Image
 from torch import nn
 
 from seg_f1.data.folder import Sample
-from seg_f1.evaluate import (
-    check_classes,
-    evaluate_samples,
-    probabilities,
-    run,
-)
-from seg_f1.inference import InputRecipe
+from seg_f1.evaluate import run
+from seg_f1.inference.model import InputRecipe
+from seg_f1.inference.scoring import check_classes, evaluate_samples, probabilities
 from seg_f1.metrics import summary_rows
 
 CLASSES = ["background", "a", "b"]

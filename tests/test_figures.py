@@ -13,7 +13,8 @@ from test_sweep_report import write_job
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.report import figures
 from seg_f1.report.palette import palette
-from seg_f1.sweep_report import collect, plot, swept_keys
+from seg_f1.sweeps.report import plot
+from seg_f1.sweeps.trials import collect, swept_keys
 
 NAMES = list(CLASSES)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seg_f1.module import SegmentationModule, create_network
+from seg_f1.module import SegmentationModule
+from seg_f1.network import create_network
 
 CLASSES = ["background", "skin", "l_eye", "r_eye"]
 

@@ -18,8 +18,8 @@ from seg_f1.data.dataset import FaceParsingDataset, read_mask, resize_pair
 from seg_f1.data.folder import Sample
 from seg_f1.data.images import read_image
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
-from seg_f1.evaluate import evaluate_samples
-from seg_f1.inference import load_model
+from seg_f1.inference.model import load_model
+from seg_f1.inference.scoring import evaluate_samples
 from seg_f1.module import SegmentationModule
 
 MEAN, STD = [0.5, 0.4, 0.3], [0.25, 0.2, 0.3]  # not ImageNet's: a silent fallback would show

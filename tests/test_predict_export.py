@@ -17,8 +17,9 @@ from skimage import data
 
 from seg_f1 import export, predict
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
-from seg_f1.inference import load_checkpoint, load_model
-from seg_f1.onnx_model import OnnxModel
+from seg_f1.inference import parse
+from seg_f1.inference.model import load_checkpoint, load_model
+from seg_f1.inference.onnx_model import OnnxModel
 from seg_f1.report.palette import NAMED
 
 
@@ -132,8 +133,8 @@ def test_predict_with_onnx_needs_no_checkpoint_and_matches_torch_at_two_sizes(tm
     onnx_model = OnnxModel(tmp_path / "m.onnx")
     assert onnx_model.recipe == recipe and onnx_model.class_names == torch_model.class_names
     for photo in photos:
-        (expected,) = predict.predict_logits(torch_model, recipe, [photo])
-        (got,) = predict.predict_logits(onnx_model, onnx_model.recipe, [photo])
+        (expected,) = parse.predict_logits(torch_model, recipe, [photo])
+        (got,) = parse.predict_logits(onnx_model, onnx_model.recipe, [photo])
         assert got.shape == (19, *photo.shape[:2])
         assert (got - expected).abs().max() < 1e-4
     (tmp_path / "photos").mkdir()
@@ -146,7 +147,7 @@ def test_predict_with_onnx_needs_no_checkpoint_and_matches_torch_at_two_sizes(tm
     done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     mask = np.asarray(Image.open(tmp_path / "out" / "crop_mask.png"))
-    expected_mask = predict.predict_masks(torch_model, recipe, [photos[1]])[0]
+    expected_mask = parse.predict_masks(torch_model, recipe, [photos[1]])[0]
     assert mask.shape == (300, 200) and (mask == expected_mask).mean() > 0.999
     assert (tmp_path / "out" / "crop_overlay.png").is_file()
     assert (tmp_path / "out" / "legend.png").is_file()

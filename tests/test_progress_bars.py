@@ -17,8 +17,8 @@ from seg_f1.data.folder import Sample
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.data.pixel_counts import count_pixels
 from seg_f1.data.synthetic import SyntheticFaces
-from seg_f1.evaluate import evaluate_samples
-from seg_f1.inference import load_model
+from seg_f1.inference.model import load_model
+from seg_f1.inference.scoring import evaluate_samples
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import stat
 
 from rich.console import Console
 
-from seg_f1.io import write_atomically
 from seg_f1.report.tables import (
     Column,
     Table,
@@ -18,6 +17,7 @@ from seg_f1.report.tables import (
     rich_table,
     text_table,
 )
+from seg_f1.runs.io import write_atomically
 
 RECORDS = [
     {"index": 0, "class": "skin", "f1": 0.123456},

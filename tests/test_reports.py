@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from seg_f1.inference import load_model
+from seg_f1.callbacks.replay import newest_training_run, project_root, replay
+from seg_f1.inference.model import load_model
 from seg_f1.metrics import per_class_rows
 from seg_f1.report.palette import colourise, palette
 from seg_f1.report.runs import curves_markdown
-from seg_f1.run_replay import newest_training_run, project_root, replay
 from seg_f1.training import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from omegaconf import OmegaConf
 
-from seg_f1.results import run_objective
+from seg_f1.runs.results import run_objective
 
 
 def test_a_failed_write_of_the_failure_record_reports_it_on_stderr(tmp_path, capsys):
@@ -32,7 +32,7 @@ def test_a_pruned_stop_survives_pickling():
     """submitit pickles a job's exception back to the sweeper, which must see Pruned again."""
     import pickle
 
-    from seg_f1.results import Pruned
+    from seg_f1.runs.results import Pruned
 
     back = pickle.loads(pickle.dumps(Pruned(3, 0.5)))
     assert isinstance(back, Pruned) and (back.epochs, back.best) == (3, 0.5)

@@ -117,7 +117,7 @@ def test_resume_of_a_missing_directory_is_named(compose_cfg, tmp_path):
 
 
 def test_atomic_checkpoint_io_keeps_the_old_file_when_a_save_fails(tmp_path, monkeypatch):
-    from seg_f1.resume import AtomicCheckpointIO
+    from seg_f1.runs.resume import AtomicCheckpointIO
 
     io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     io.save_checkpoint({"epoch": 1}, path)
@@ -125,7 +125,7 @@ def test_atomic_checkpoint_io_keeps_the_old_file_when_a_save_fails(tmp_path, mon
     def interrupted(*args):
         raise KeyboardInterrupt  # a kill between writing and renaming
 
-    monkeypatch.setattr("seg_f1.io.os.replace", interrupted)
+    monkeypatch.setattr("seg_f1.runs.io.os.replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         io.save_checkpoint({"epoch": 2}, path)
     assert torch.load(path)["epoch"] == 1
@@ -133,7 +133,7 @@ def test_atomic_checkpoint_io_keeps_the_old_file_when_a_save_fails(tmp_path, mon
 
 
 def test_runs_save_checkpoints_through_the_atomic_writer(compose_cfg):
-    from seg_f1.resume import AtomicCheckpointIO
+    from seg_f1.runs.resume import AtomicCheckpointIO
     from seg_f1.training import build_trainer
 
     trainer = build_trainer(compose_cfg())

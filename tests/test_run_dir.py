@@ -14,8 +14,8 @@ import pytest
 from conftest import ROOT, TINY, run_env
 from omegaconf import OmegaConf
 
-from seg_f1.resume import ContinuingWriter
-from seg_f1.resume_config import config_changes
+from seg_f1.runs.resume import ContinuingWriter
+from seg_f1.runs.resume_config import config_changes
 from seg_f1.training import train
 
 

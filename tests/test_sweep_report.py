@@ -15,7 +15,8 @@ from conftest import CONF, ROOT, run_env
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from seg_f1.sweep_report import best_experiment, parse_overrides, report
+from seg_f1.report.jobs import parse_overrides
+from seg_f1.sweeps.report import best_experiment, report
 
 PLACE = ["hydra.sweep.dir=/somewhere", "paths.data_dir=/data", "data.image_size=32"]
 

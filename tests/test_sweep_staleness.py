@@ -14,19 +14,21 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.utils import JobReturn, JobStatus
 
-from seg_f1.heartbeat import HEARTBEAT_ATTR, JOB_DIR_ATTR, RetryInterrupted, fail_stale_trials
-from seg_f1.results import mark_interrupted
-from seg_f1.run_dir import RunDirTaken
-from seg_f1.study import open_storage, study_of
+from seg_f1.runs.directory import RunDirTaken
+from seg_f1.runs.results import mark_interrupted
+from seg_f1.sweeps.heartbeat import (
+    HEARTBEAT_ATTR,
+    JOB_DIR_ATTR,
+    RetryInterrupted,
+    fail_stale_trials,
+)
+from seg_f1.sweeps.study import open_storage, study_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 from optuna.trial import TrialState  # noqa: E402
 
-from hydra_plugins.seg_f1_sweepers.optuna_sweeper import (  # noqa: E402
-    OptunaSweeper,
-    check_one_device,
-    slot_counts,
-)
+from hydra_plugins.seg_f1_sweepers.optuna_sweeper import OptunaSweeper  # noqa: E402
+from seg_f1.sweeps.workers import check_one_device, slot_counts  # noqa: E402
 
 STUDY, GRACE = "s", 1
 

@@ -19,14 +19,15 @@ import optuna  # the sweep extra: make test installs it, so missing is a failure
 import pytest
 from conftest import ROOT, TINY, run_env
 
-from seg_f1.results import read_result
-from seg_f1.sweep_report import report
+from seg_f1.runs.results import read_result
+from seg_f1.sweeps.report import report
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from hydra_plugins.seg_f1_sweepers.optuna_sweeper import SURPLUS_ATTR, holds_slot  # noqa: E402
+from seg_f1.sweeps.heartbeat import SURPLUS_ATTR  # noqa: E402
+from seg_f1.sweeps.workers import holds_slot  # noqa: E402
 
 STUDY = "seg_f1_loss"
 # 1 s heartbeats, stale after 3 s; no plots or diagnosis: only the sweep machinery is under test
@@ -96,7 +97,7 @@ def finish(*workers: subprocess.Popen, sweep_dir: Path) -> None:
 
 
 def load(storage: str) -> list:
-    from seg_f1.study import open_storage
+    from seg_f1.sweeps.study import open_storage
 
     return optuna.load_study(study_name=STUDY, storage=open_storage(storage)).get_trials()
 

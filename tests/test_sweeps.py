@@ -12,7 +12,7 @@ import pytest
 from conftest import CONF, ROOT, TINY, run_env
 from omegaconf import OmegaConf
 
-from seg_f1.results import RunRecord, read_result, run_objective
+from seg_f1.runs.results import RunRecord, read_result, run_objective
 from seg_f1.training import train
 
 

@@ -16,9 +16,10 @@ import pytest
 from conftest import ROOT, run_env
 from PIL import Image
 
+from seg_f1.data.drawing import LABEL, make_sample
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.data.labels import CELEBAMASK_HQ_FLIP_PAIRS as FLIP_PAIRS
-from seg_f1.data.synthetic import LABEL, SyntheticFaces, make_sample
+from seg_f1.data.synthetic import SyntheticFaces
 from seg_f1.data.transforms import PairedHorizontalFlip
 
 NUM_SAMPLES = 300

@@ -13,7 +13,7 @@ from PIL import Image
 
 from seg_f1 import evaluate, export, predict
 from seg_f1.losses.class_weights import resolve_class_weights
-from seg_f1.module import create_network
+from seg_f1.network import create_network
 
 
 class CreatesFile:
@@ -99,7 +99,7 @@ def test_a_hostile_class_weight_cache_or_file_is_refused(tmp_path, marker):
 
 @pytest.mark.parametrize("kept", [0.0, 0.5], ids=["empty", "truncated"])
 def test_an_empty_or_truncated_checkpoint_is_named(compose_cfg, tmp_path, kept):
-    from seg_f1.inference import load_checkpoint
+    from seg_f1.inference.model import load_checkpoint
     from seg_f1.training import train
 
     broken = tmp_path / "in" / "broken.ckpt"

@@ -4,7 +4,7 @@ result, until the study has ``n_trials`` finished trials.
 Run the same command in N processes (or N SLURM jobs) and N workers share the study, each
 pulling its next trial as soon as its last one ends. ``n_trials`` counts the whole study, so
 running the command again resumes it. A trial's job directory is named by its trial number.
-Workers that die are found by heartbeat (:mod:`seg_f1.heartbeat`) and their trials requeued.
+Workers that die are found by heartbeat (:mod:`seg_f1.sweeps.heartbeat`) and their trials requeued.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from seg_f1.heartbeat import (
+from seg_f1.runs.directory import RunDirRefused
+from seg_f1.runs.io import write_atomically
+from seg_f1.runs.results import Pruned
+from seg_f1.sweeps.heartbeat import (
     JOB_DIR_ATTR,
     REFUSED_ATTR,
     SURPLUS_ATTR,
@@ -33,10 +36,8 @@ from seg_f1.heartbeat import (
     beat,
     fail_stale_trials,
 )
-from seg_f1.io import write_atomically
-from seg_f1.results import Pruned
-from seg_f1.run_dir import RunDirRefused
-from seg_f1.study import absolute_url, open_storage, retried, trial_id
+from seg_f1.sweeps.study import absolute_url, open_storage, retried, trial_id
+from seg_f1.sweeps.workers import check_one_device, slot_counts
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class OptunaSweeper(Sweeper):
         from hydra_plugins.seg_f1_sweepers._search_space import split_overrides
 
         warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeats, retries
-        # Optuna's heartbeats are written by seg_f1.heartbeat around each ask/tell trial
+        # Optuna's heartbeats are written by seg_f1.sweeps.heartbeat around each ask/tell trial
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         fixed, space = split_overrides(self.params, arguments)
         check_one_device(self.config.trainer)
@@ -256,55 +257,3 @@ class OptunaSweeper(Sweeper):
             "for longer than grace_period=%d s", trial.number, self.grace_period,
         )  # fmt: skip
         return False
-
-
-def holds_slot(trial: Any) -> bool:
-    return not (trial.user_attrs.get(SURPLUS_ATTR) or trial.user_attrs.get(REFUSED_ATTR))
-
-
-def slot_counts(trials: list[Any]) -> dict[str, int]:
-    """Trials that hold one of the study's n_trials slots, by state. A failed trial that was
-    requeued hands its slot to the copy; a surplus trial, or one whose job refused its
-    directory, never held one."""
-    from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
-    from optuna.trial import TrialState
-
-    replaced = {number for t in trials for number in Retry.retry_history(t)}
-    counts = {"finished": 0, "running": 0, "waiting": 0}
-    for trial in trials:
-        if trial.number in replaced or not holds_slot(trial):
-            continue
-        if trial.state.is_finished():
-            counts["finished"] += 1
-        elif trial.state == TrialState.RUNNING:
-            counts["running"] += 1
-        else:
-            counts["waiting"] += 1
-    return counts
-
-
-def check_one_device(trainer: Any) -> None:
-    """A worker trains on one device: under DDP Lightning starts the extra ranks by running the
-    command again, ``-m`` included, so each rank would become a sweeper worker of its own."""
-    nodes, devices = trainer.get("num_nodes", 1), trainer.get("devices", 1)
-    if nodes != 1:
-        raise ValueError(
-            f"trainer.num_nodes={nodes}: an Optuna sweep worker trains on one device; start "
-            "one worker per device (docs/sweeps.md)"
-        )
-    if not _one_device(devices):
-        raise ValueError(
-            f"trainer.devices={devices}: an Optuna sweep worker trains on one device (DDP would "
-            "make every rank a sweeper worker); set trainer.devices=1 and start one worker per "
-            "device (docs/sweeps.md)"
-        )
-
-
-def _one_device(devices: Any) -> bool:
-    """1, "1", one index ("0,", "3,") or a list of one index; "auto" may mean several."""
-    if isinstance(devices, int):
-        return devices == 1
-    if isinstance(devices, str):
-        indices = [d for d in devices.split(",") if d.strip()]
-        return devices.strip() == "1" or ("," in devices and len(indices) == 1)
-    return len(devices) == 1

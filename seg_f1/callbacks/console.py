@@ -1,7 +1,11 @@
-"""What a run prints while it trains, sized for an 80-column terminal."""
+"""What a run prints while it trains, sized for an 80-column terminal, without the console
+messages a user cannot act on (dropped at their source, so every warning that asks for a change
+stays visible)."""
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar
@@ -77,3 +81,21 @@ class ModelSummary(RichModelSummary):
         if counted:
             lines.append(f"Total FLOPs: {get_human_readable_count(total_flops)}")
         console.print("\n".join(lines), highlight=False)
+
+
+UNACTIONABLE = ("💡 Tip:",)  # Lightning's advertisements for litlogger and litmodels
+
+
+class DropUnactionable(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(UNACTIONABLE)
+
+
+def quiet_lightning() -> None:
+    """Idempotent: the filter is added once per logger. Lightning's own use of a deprecated
+    torch pytree check (``lightning/pytorch/utilities/_pytree.py``) is Lightning's to fix."""
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropUnactionable) for f in logger.filters):
+            logger.addFilter(DropUnactionable())

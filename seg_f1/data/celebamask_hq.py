@@ -24,7 +24,7 @@ from rich.progress import track
 from seg_f1.data.folder import Sample, check_root, image_files, keyed, pair_by_key
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES, SPLITS
 from seg_f1.data.splits import check_fractions, seeded_split
-from seg_f1.io import fingerprint, write_atomically
+from seg_f1.runs.io import fingerprint, write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from seg_f1.checkpoints import load_checkpoint
 from seg_f1.data.pixel_counts import ClassCounts, count_pixels
-from seg_f1.io import fingerprint, write_atomically
+from seg_f1.runs.checkpoints import load_checkpoint
+from seg_f1.runs.io import fingerprint, write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Report files are written whole or not at all (``seg_f1.io.write_atomically``)."""
+"""Report files are written whole or not at all (``seg_f1.runs.io.write_atomically``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from seg_f1.io import write_atomically
+from seg_f1.runs.io import write_atomically
 
 
 def save_bytes(data: bytes, path: Path) -> Path:

@@ -23,8 +23,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from seg_f1.io import write_atomically
 from seg_f1.metrics import f1_from_confusion
+from seg_f1.runs.io import write_atomically
 
 RESULT_FILE = "result.json"
 

@@ -38,7 +38,7 @@ def open_storage(
     on_stale: Callable[[Any, Any], None] | None = None,
 ) -> Any:
     """The storage behind ``url``; heartbeats are built in for SQL databases only (Optuna's
-    JournalStorage has none: :mod:`seg_f1.heartbeat` keeps them in the trial there)."""
+    JournalStorage has none: :mod:`seg_f1.sweeps.heartbeat` keeps them in the trial there)."""
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 

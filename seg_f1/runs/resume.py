@@ -27,8 +27,8 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from seg_f1.checkpoints import load_checkpoint
-from seg_f1.io import write_atomically, written_files
+from seg_f1.runs.checkpoints import load_checkpoint
+from seg_f1.runs.io import write_atomically, written_files
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Serialise to a temporary file in the checkpoint's own folder, then rename it into place;
-    load through ``seg_f1.checkpoints`` (never arbitrary pickle, whatever Lightning asks)."""
+    load through ``seg_f1.runs.checkpoints`` (never arbitrary pickle, whatever Lightning asks)."""
 
     def load_checkpoint(
         self, path: Any, map_location: Any = None, weights_only: bool | None = None

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from seg_f1.io import written_files
+from seg_f1.runs.io import written_files
 
 LOCK_FILE = "run.lock"
 RUN_FILES = ("result.json", "metrics.csv")

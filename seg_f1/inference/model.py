@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from seg_f1.checkpoints import load_checkpoint
-from seg_f1.module import SegmentationModule, channel_vector, normalise_pixels
+from seg_f1.module import SegmentationModule
+from seg_f1.network import channel_vector, normalise_pixels
+from seg_f1.runs.checkpoints import load_checkpoint
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seg_f1.losses import build_loss
-from seg_f1.module import create_network
+from seg_f1.network import create_network
 
 
 def check_train_config(cfg: DictConfig) -> None:

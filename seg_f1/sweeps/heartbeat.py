@@ -22,8 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from seg_f1.results import mark_interrupted
-from seg_f1.study import trial_id
+from seg_f1.runs.results import mark_interrupted
+from seg_f1.sweeps.study import trial_id
 
 log = logging.getLogger(__name__)
 

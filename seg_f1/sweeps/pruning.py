@@ -13,8 +13,8 @@ from typing import Any
 
 import lightning as L
 
-from seg_f1.results import Pruned
-from seg_f1.study import open_storage, trial_id
+from seg_f1.runs.results import Pruned
+from seg_f1.sweeps.study import open_storage, trial_id
 
 
 class OptunaPruning(L.Callback):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from seg_f1.inference import InputRecipe
+from seg_f1.inference.model import InputRecipe
 from seg_f1.report.palette import palette
 
 INPUT, OUTPUT = "image", "logits"

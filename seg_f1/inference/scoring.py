@@ -1,0 +1,78 @@
+"""F1 of a checkpoint on a labelled split, counted the way face-parsing papers count it: one
+confusion matrix accumulated over the whole split, at the model's size or the masks' own, with
+optional flip test-time augmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from rich.progress import track
+from torch import Tensor
+
+from seg_f1.data.dataset import read_fitting_photo, read_mask, resize_pair
+from seg_f1.data.transforms import swap_lut
+from seg_f1.inference.model import InputRecipe, to_tensor
+from seg_f1.metrics import ConfusionMatrix
+
+TTA_MODES = ("none", "flip")
+
+
+@torch.no_grad()
+def probabilities(model: torch.nn.Module, batch: Tensor, swap: Tensor | None = None) -> Tensor:
+    """Softmax of the model; with ``swap`` (a class permutation) also of the mirrored batch,
+    mirrored back with its left/right channels swapped, and the two averaged."""
+    probs = model(batch).softmax(1)
+    if swap is None:
+        return probs
+    mirrored = model(batch.flip(-1)).softmax(1).flip(-1)[:, swap]
+    return (probs + mirrored) / 2
+
+
+def evaluate_samples(
+    model: torch.nn.Module,
+    recipe: InputRecipe,
+    samples: Sequence,
+    class_names: Sequence[str],
+    ignore_index: int = 255,
+    tta: str = "none",
+    at_original_size: bool = False,
+    batch_size: int = 8,
+    mask_size: str = "scaled",
+    progress: bool = True,
+) -> Tensor:
+    """The split's accumulated confusion matrix. A mask that does not fit its photo is refused
+    as in training (``mask_size``, see ``check_mask_size``), not resized into a score."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
+    swap = torch.from_numpy(swap_lut(recipe.flip_pairs, class_names)[: len(class_names)]).long()
+    swap = swap if tta == "flip" else None
+    total = ConfusionMatrix(len(class_names), ignore_index)
+    starts = range(0, len(samples), batch_size)
+    what = f"evaluating {len(samples)} images"
+    for start in track(starts, description=what, disable=not progress, transient=True):
+        chunk = samples[start : start + batch_size]
+        originals = [read_mask(sample.mask) for sample in chunk]
+        resized = [
+            resize_pair(
+                read_fitting_photo(s, m.shape, recipe.image_size, mask_size), m, recipe.image_size
+            )
+            for s, m in zip(chunk, originals, strict=True)
+        ]
+        probs = probabilities(model, to_tensor([image for image, _ in resized], recipe), swap)
+        for i, (_, small_mask) in enumerate(resized):
+            target = originals[i] if at_original_size else small_mask
+            p = probs[i : i + 1]
+            if p.shape[-2:] != target.shape:
+                p = F.interpolate(p, size=target.shape, mode="bilinear", align_corners=False)
+            total.update(p, torch.from_numpy(target)[None])
+    return total.compute()
+
+
+def check_classes(ckpt_classes: Sequence[str], data_classes: Sequence[str], ckpt_path) -> None:
+    if list(ckpt_classes) != list(data_classes):
+        raise ValueError(
+            f"{ckpt_path}: the checkpoint's classes {list(ckpt_classes)} differ from "
+            f"data.classes {list(data_classes)}; evaluate with the data config it was trained on"
+        )
