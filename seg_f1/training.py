@@ -17,8 +17,10 @@ from rich.console import Console
 from torch import Tensor
 
 from seg_f1.callbacks.console import quiet_lightning
+from seg_f1.callbacks.throughput import Throughput
 from seg_f1.config.checks import check_train_config
 from seg_f1.config.deprecated import move_deprecated_keys
+from seg_f1.config.precision import resolve_precision
 from seg_f1.config.tree import show_config
 from seg_f1.data import FaceParsingDataModule
 from seg_f1.losses import build_loss
@@ -115,6 +117,10 @@ def fit_and_test(
     if trainer.is_global_zero:
         publish_run(trainer, cfg, best)
     record.observe(trainer, module, best)
+    record.data["precision"] = str(trainer.precision)
+    throughput = next((c for c in trainer.callbacks if isinstance(c, Throughput)), None)
+    if throughput is not None and throughput.summary is not None:
+        record.data["throughput"] = throughput.summary
 
 
 def build_datamodule(cfg: DictConfig) -> FaceParsingDataModule:
@@ -181,6 +187,9 @@ def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Tra
             logger.resume_from_step = resume_from_step
     move_deprecated_keys(cfg)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_kwargs["precision"] = resolve_precision(
+        trainer_kwargs.get("precision"), trainer_kwargs.get("accelerator", "auto")
+    )
     if not any(isinstance(c, ProgressBar) for c in callbacks):
         # a dropped bar (callbacks.progress_bar=null) means none, not Lightning's default one
         trainer_kwargs.setdefault("enable_progress_bar", False)

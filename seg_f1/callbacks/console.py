@@ -95,6 +95,8 @@ def quiet_lightning() -> None:
     """Idempotent: the filter is added once per logger. Lightning's own use of a deprecated
     torch pytree check (``lightning/pytorch/utilities/_pytree.py``) is Lightning's to fix."""
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # the summary's size estimate under bf16-mixed: informative only, and the choice is logged
+    warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropUnactionable) for f in logger.filters):
