@@ -13,9 +13,12 @@ the logits) and the F1 confusion matrix update's share. Every row gives the mode
 process on the same threads, in that lever's compute dtype.
 
 Models: ``default`` is ``make train``'s (U-Net-resnet18, 64 px, batch 8); ``large`` is
-U-Net-resnet34 at 512 px, batch 2 (CelebAMask-HQ's mask size). Threads against DataLoader
-workers: ``bench_data.py`` and ``--threads``. ``torch.compile`` is off unless ``--compile``
-(about 110 s of compiling per model from a cold cache).
+U-Net-resnet34 at 512 px, batch 2 (CelebAMask-HQ's mask size). ``torch.compile`` is off unless
+``--compile`` (about 110 s of compiling per model from a cold cache).
+
+``--loader`` adds intra-op threads against DataLoader workers: one real training epoch of the
+default run (``trainer.fit`` on the synthetic faces, decode and flip included, validation off)
+for each ``threads x workers`` pair, against today's default (all cores, no workers).
 """
 
 from __future__ import annotations
@@ -24,21 +27,29 @@ import argparse
 import os
 import platform
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
 
+from seg_f1 import CONF_DIR  # noqa: E402
 from seg_f1.callbacks.throughput import compute_dtype, peak_flops, training_flops  # noqa: E402
 from seg_f1.config.precision import choose_cpu, cpu_flags  # noqa: E402
 from seg_f1.losses import CompositeLoss, DiceLoss, FocalLoss  # noqa: E402
 from seg_f1.metrics import ConfusionMatrix  # noqa: E402
 from seg_f1.module import SegmentationModule  # noqa: E402
+from seg_f1.training import build_datamodule, build_module, build_trainer  # noqa: E402
 
 NUM_CLASSES = 19
+HEADER = (
+    "| model | lever | time | vs float32 / today's default | GFLOP/s | share of measured peak |"
+)
 MODELS = {"default": ("resnet18", 64, 8), "large": ("resnet34", 512, 2)}
 
 
@@ -154,6 +165,45 @@ def measure_model(name: str, levers: list[Lever], args) -> list[str]:
     return rows
 
 
+def epoch_seconds(root: Path, threads: int, workers: int) -> float:
+    """One training epoch of the default run through ``trainer.fit``, setup left out."""
+    overrides = [f"paths.root_dir={root}", f"paths.output_dir={root / 'run'}",
+                 f"data.num_workers={workers}", "trainer.max_epochs=1", "trainer.precision=32-true",
+                 "+trainer.limit_val_batches=0", "test=false", "~callbacks.progress_bar",
+                 "~callbacks.throughput", "~callbacks.run_reports", "~callbacks.curve_diagnosis",
+                 "~callbacks.model_summary", "+trainer.enable_model_summary=false"]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    torch.set_num_threads(threads)
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule)
+    trainer = build_trainer(cfg)
+    began = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    return time.perf_counter() - began
+
+
+def loader_rows(args) -> list[str]:
+    cores = os.cpu_count() or 1
+    pairs = [(cores, 0), (cores, 1), (max(cores - 1, 1), 1), (cores, 2), (1, cores - 1 or 1)]
+    pairs = list(dict.fromkeys(pairs))
+    seconds: dict[tuple[int, int], list[float]] = {pair: [] for pair in pairs}
+    with tempfile.TemporaryDirectory() as root:
+        epoch_seconds(Path(root), cores, 0)  # generates the synthetic set once
+        for round_ in range(args.rounds):
+            for pair in pairs[round_ % len(pairs) :] + pairs[: round_ % len(pairs)]:
+                seconds[pair].append(epoch_seconds(Path(root), *pair))
+            print(f"loader: round {round_ + 1} of {args.rounds} done", flush=True)
+    base = seconds[pairs[0]]
+    rows = []
+    for (threads, workers), times in seconds.items():
+        ratio = statistics.median(s / b for s, b in zip(times, base, strict=True))
+        rows.append(f"| default, 1 epoch | {threads} threads, {workers} loader workers | "
+                    f"{statistics.median(times):.1f} s | **{ratio:.2f}** | | |")  # fmt: skip
+    torch.set_num_threads(cores)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="default,large", help=",".join(MODELS))
@@ -162,6 +212,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--loader", action="store_true", help="also threads x loader workers")
     args = parser.parse_args()
     unknown = set(args.models.split(",")) - set(MODELS)
     if unknown:
@@ -169,18 +220,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     levers = LEVERS + ([COMPILED] if args.compile else [])
-    started = time.perf_counter()
-    rows = []
-    for name in args.models.split(","):
-        rows += measure_model(name, levers, args)
     choice = choose_cpu(cpu_flags())
-    total = time.perf_counter() - started
-    print(f"\nCPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+    print(f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
           f"threads; precision=auto here: {choice.precision} ({choice.reason}); "
-          f"{args.rounds} rounds of {args.steps} steps; total {total:.0f} s\n")  # fmt: skip
-    print("| model | lever | ms/step | step time vs float32 | GFLOP/s | share of measured peak |")
-    print("|---|---|---|---|---|---|")
-    print("\n".join(rows))
+          f"{args.rounds} rounds of {args.steps} steps", flush=True)  # fmt: skip
+    started = time.perf_counter()
+    sections = [
+        lambda name=name: measure_model(name, levers, args) for name in args.models.split(",")
+    ]
+    if args.loader:
+        sections.append(lambda: loader_rows(args))
+    for section in sections:
+        rows = section()
+        print(f"\n{HEADER}\n|---|---|---|---|---|---|")
+        print("\n".join(rows), flush=True)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from seg_f1.callbacks.console import quiet_lightning
 from seg_f1.callbacks.throughput import Throughput
 from seg_f1.config.checks import check_train_config
 from seg_f1.config.deprecated import move_deprecated_keys
-from seg_f1.config.precision import resolve_precision
+from seg_f1.config.precision import resolve_channels_last, resolve_precision
 from seg_f1.config.tree import show_config
 from seg_f1.data import FaceParsingDataModule
 from seg_f1.losses import build_loss
@@ -89,11 +89,14 @@ def fit_and_test(
     cfg: DictConfig, record: RunRecord, ckpt_path: str | None, resume_from_step: int | None
 ) -> None:
     check_train_config(cfg)
+    precision = resolve_precision(
+        cfg.trainer.get("precision"), cfg.trainer.get("accelerator", "auto")
+    )
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
-    module = build_module(cfg, datamodule)
+    module = build_module(cfg, datamodule, precision)
     check_optimized_metric(cfg.optimized_metric, module)
-    trainer = build_trainer(cfg, resume_from_step=resume_from_step)
+    trainer = build_trainer(cfg, resume_from_step=resume_from_step, precision=precision)
     if trainer.is_global_zero:
         log_config(trainer.loggers, cfg)
 
@@ -129,8 +132,11 @@ def build_datamodule(cfg: DictConfig) -> FaceParsingDataModule:
     return datamodule
 
 
-def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> SegmentationModule:
-    """The loss is validated and its class weights resolved here, before the trainer exists."""
+def build_module(
+    cfg: DictConfig, datamodule: FaceParsingDataModule, precision: str | int | None = None
+) -> SegmentationModule:
+    """The loss is validated and its class weights resolved here, before the trainer exists;
+    ``precision`` (the trainer's, resolved) decides ``model.channels_last: auto``."""
     class_weights = resolve_class_weights(
         cfg.loss.get("class_weights"),
         class_names=datamodule.class_names,
@@ -152,6 +158,7 @@ def build_module(cfg: DictConfig, datamodule: FaceParsingDataModule) -> Segmenta
         scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         mean=datamodule.mean,
         std=datamodule.std,
+        channels_last=resolve_channels_last(cfg.model.get("channels_last", False), precision),
         _convert_="all",
     )
     # set afterwards: passed to instantiate, its _target_ keys would be instantiated too
@@ -177,8 +184,11 @@ def check_optimized_metric(name: str, module: SegmentationModule) -> None:
         )
 
 
-def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Trainer:
-    """``resume_from_step`` tells CSV loggers which rows of an earlier run to keep."""
+def build_trainer(
+    cfg: DictConfig, resume_from_step: int | None = None, precision: str | int | None = None
+) -> L.Trainer:
+    """``resume_from_step`` tells CSV loggers which rows of an earlier run to keep; ``precision``
+    is ``trainer.precision`` as resolved by the caller (resolved here when not given)."""
     quiet_lightning()
     callbacks = instantiate_entries(cfg.get("callbacks"))
     loggers = instantiate_entries(cfg.get("logger"))
@@ -187,9 +197,11 @@ def build_trainer(cfg: DictConfig, resume_from_step: int | None = None) -> L.Tra
             logger.resume_from_step = resume_from_step
     move_deprecated_keys(cfg)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer_kwargs["precision"] = resolve_precision(
-        trainer_kwargs.get("precision"), trainer_kwargs.get("accelerator", "auto")
-    )
+    if precision is None:
+        precision = resolve_precision(
+            trainer_kwargs.get("precision"), trainer_kwargs.get("accelerator", "auto")
+        )
+    trainer_kwargs["precision"] = precision
     if not any(isinstance(c, ProgressBar) for c in callbacks):
         # a dropped bar (callbacks.progress_bar=null) means none, not Lightning's default one
         trainer_kwargs.setdefault("enable_progress_bar", False)

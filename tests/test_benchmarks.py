@@ -6,6 +6,7 @@ Timings themselves are never asserted: they belong to the scripts' output, not t
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import re
 import subprocess
@@ -113,3 +114,40 @@ def test_bench_data_prints_item_bare_and_former_rates_and_the_cores_to_feed_a_gp
     assert demand == pytest.approx(0.4 * 989e3 / gflops, rel=0.01)
     cores = number_after("loader cores needed:", out)
     assert cores == pytest.approx(demand / rates["item"], rel=0.02)
+
+
+def test_bench_precision_pairs_the_two_settings_by_seed(tmp_path):
+    """Hand-made results: the candidate is 0.002, 0.004 and 0.000 below the baseline (mean
+    -0.002, sd 0.002, t(0.975, 2) = 4.303 -> half-width 4.303 * 0.002 / sqrt(3) = 0.00497), at
+    0.6, 0.7 and 0.65 of its run time; a failed run is left out of the pairs."""
+    bench = load_benchmark("bench_precision")
+    runs = {1: (0.850, 0.848, 0.6), 2: (0.860, 0.856, 0.7), 3: (0.855, 0.855, 0.65)}
+    for seed, (base, cand, ratio) in runs.items():
+        for arm, f1, wall in (("baseline", base, 100.0), ("candidate", cand, 100.0 * ratio)):
+            run_dir = tmp_path / arm / f"seed{seed}"
+            run_dir.mkdir(parents=True)
+            record = {"status": "ok", "test_f1": f1, "wall_time_s": wall}
+            (run_dir / "result.json").write_text(json.dumps(record))
+    (tmp_path / "candidate" / "seed4").mkdir()
+    (tmp_path / "candidate" / "seed4" / "result.json").write_text('{"status": "failed"}')
+    text = bench.report(bench.read_runs(tmp_path))
+    assert "test F1, candidate - baseline: -0.0020 [-0.0070, +0.0030]" in text
+    assert "within noise" in text
+    assert "median 0.65 (per seed 0.60, 0.70, 0.65)" in text
+    assert "| 2 | 0.8600 | 0.8560 | 100 s | 70 s | 0.70 |" in text
+    assert "| 4 |" not in text
+
+
+@pytest.mark.slow
+def test_bench_levers_prints_a_ratio_per_lever_against_float32():
+    out = run_benchmark(
+        "bench_levers.py", "--models", "default", "--steps", "1", "--warmup", "0",
+        "--rounds", "1", "--threads", "1",
+    )  # fmt: skip
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| default")]
+    levers = [row[2].strip() for row in rows]
+    assert levers[:2] == ["float32 (today's default)", "bf16-mixed"]
+    assert float(rows[0][4].strip(" *")) == 1.0  # the baseline against itself
+    for row in rows[:4]:
+        assert float(row[4].strip(" *")) > 0 and float(row[5]) > 0  # ratio, GFLOP/s
+    assert "F1 confusion update" in levers

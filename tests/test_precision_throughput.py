@@ -15,9 +15,10 @@ from seg_f1.config.precision import (
     choose_cuda,
     choose_precision,
     cpu_flags,
+    resolve_channels_last,
     resolve_precision,
 )
-from seg_f1.training import build_trainer, train
+from seg_f1.training import build_datamodule, build_module, build_trainer, train
 
 EPYC_FLAGS = "flags\t\t: fpu vme sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
 ZEN3_FLAGS = "flags\t\t: fpu vme sse2 avx2 fma\n"
@@ -115,3 +116,28 @@ def test_result_json_records_the_precision_and_the_throughput(compose_cfg, tmp_p
     assert throughput["share_of_peak"] == pytest.approx(expected_share, rel=1e-2)
     gflop_per_s = throughput["step_gflop"] / throughput["step_s"]
     assert throughput["achieved_gflop_per_s"] == pytest.approx(gflop_per_s, rel=1e-2)
+
+
+@pytest.mark.parametrize(
+    ("value", "precision", "expected"),
+    [("auto", "bf16-mixed", True), ("auto", "16-mixed", True), ("auto", "32-true", False),
+     ("auto", 32, False), (True, "32-true", True), (False, "bf16-mixed", False)],
+)  # fmt: skip
+def test_channels_last_auto_follows_a_16_bit_compute(value, precision, expected):
+    assert resolve_channels_last(value, precision) is expected
+
+
+def test_a_misspelt_channels_last_is_named():
+    with pytest.raises(ValueError, match="model.channels_last must be true, false or auto"):
+        resolve_channels_last("yes", "32-true")
+
+
+@pytest.mark.parametrize(("precision", "nhwc"), [("bf16-mixed", True), ("32-true", False)])
+def test_the_module_gets_the_layout_its_precision_asks_for(compose_cfg, precision, nhwc):
+    cfg = compose_cfg(f"trainer.precision={precision}")
+    assert cfg.model.channels_last == "auto"
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule, precision)
+    assert module.channels_last is nhwc
+    weight = module.net.encoder.conv1.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) is nhwc
