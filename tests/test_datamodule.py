@@ -58,7 +58,7 @@ def test_rgb_mask_is_rejected_with_its_path(tmp_path):
 @pytest.mark.parametrize(("preset", "workers"), [("gpu", 12), ("ddp", 10)])
 def test_gpu_presets_size_the_loader_and_the_command_line_still_wins(compose_cfg, preset, workers):
     cfg = compose_cfg(f"trainer={preset}", tiny=False)
-    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "auto"
     assert cfg.data.num_workers == workers and cfg.data.prefetch_factor == 4
     assert cfg.data.pin_memory is True and cfg.data.persistent_workers is True
     cfg = compose_cfg(f"trainer={preset}", "data.num_workers=1", "data.image_size=32")
