@@ -66,7 +66,7 @@ def peak_flops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -
 class Throughput(L.Callback):
     """Times the training steps and leaves ``summary`` for ``result.json`` at the end of fit."""
 
-    def __init__(self, warmup_steps: int = 2, peak_seconds: float = 0.5) -> None:
+    def __init__(self, warmup_steps: int = 2, peak_seconds: float = 0.2) -> None:
         self.warmup_steps = warmup_steps
         self.peak_seconds = peak_seconds
         self.step_flops: int | None = None
