@@ -24,6 +24,7 @@ from seg_f1.inference.onnx_export import (
     parity_sizes,
     size_multiple,
 )
+from seg_f1.runs.directory import announced, hydra_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ def describe(result: Parity) -> str:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="export", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    return run(cfg)
+    with announced("export", hydra_run_dir()):
+        return run(cfg)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from seg_f1.inference.photos import batches, check_output, input_files, readable
 from seg_f1.report.figures import legend_figure
 from seg_f1.report.files import save_figure
 from seg_f1.report.palette import overlay
+from seg_f1.runs.directory import announced, hydra_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ def run(cfg: DictConfig) -> list[Path]:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    with announced("predict", hydra_run_dir()):
+        run(cfg)
 
 
 if __name__ == "__main__":

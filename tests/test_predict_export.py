@@ -129,7 +129,14 @@ def test_an_export_at_32_px_runs_at_128_px_like_torch(tmp_path):
 
 def test_predict_with_onnx_needs_no_checkpoint_and_matches_torch_at_two_sizes(tmp_path):
     ckpt = write_checkpoint(tmp_path / "model.ckpt", image_size=32)
-    export.run(export_cfg(ckpt, tmp_path / "m.onnx"))
+    command = [sys.executable, "-m", "seg_f1.export", f"ckpt_path={ckpt}",
+               f"output={tmp_path / 'm.onnx'}",
+               f"hydra.run.dir={tmp_path / 'export_run'}"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert f"export: run directory {tmp_path / 'export_run'}" in said
+    assert f"wrote {tmp_path / 'm.onnx'}" in said and "export done; its log and results" in said
     photos = [data.astronaut(), data.astronaut()[100:400, 150:350]]  # 512x512 and 300x200
     torch_model, recipe = load_model(ckpt)
     onnx_model = OnnxModel(tmp_path / "m.onnx")
@@ -148,6 +155,7 @@ def test_predict_with_onnx_needs_no_checkpoint_and_matches_torch_at_two_sizes(tm
                f"output={tmp_path / 'out'}", "progress=false"]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "predict: run directory " in done.stdout and "predict done; its log" in done.stdout
     mask = np.asarray(Image.open(tmp_path / "out" / "crop_mask.png"))
     expected_mask = parse.predict_masks(torch_model, recipe, [photos[1]])[0]
     assert mask.shape == (300, 200) and (mask == expected_mask).mean() > 0.999

@@ -96,6 +96,9 @@ def test_train_py_writes_checkpoint_metrics_and_f1_table(tmp_path, data_dir):
     assert len(list((tmp_path / "checkpoints").glob("epoch000-f1*.ckpt"))) == 1
     assert column(read_metrics(tmp_path), "val/f1")
     assert "test F1 per class" in result.stdout and "l_eye" in result.stdout
+    said = result.stdout + result.stderr
+    assert said.index(f"train: run directory {tmp_path}") < said.index("test F1 per class")
+    assert f"train done; its log and results are in {tmp_path}" in said
 
 
 def test_multirun_over_dice_weight_finishes_both_jobs(tmp_path, data_dir):
