@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,11 @@ def test_train_py_writes_checkpoint_metrics_and_f1_table(tmp_path, data_dir):
     said = result.stdout + result.stderr
     assert said.index(f"train: run directory {tmp_path}") < said.index("test F1 per class")
     assert f"train done; its log and results are in {tmp_path}" in said
+    number = r"\d+\.\d{4}"
+    line = (rf"epoch 1/1: train loss {number} F1 {number} \| val loss {number} F1 {number} "
+            r"\| lr [\d.e-]+ \| \d+\.\d s")  # fmt: skip
+    assert len(re.findall(line, result.stdout)) == 1, result.stdout[-2000:]
+    assert len(re.findall(line, (tmp_path / "train.log").read_text())) == 1
 
 
 def test_multirun_over_dice_weight_finishes_both_jobs(tmp_path, data_dir):
