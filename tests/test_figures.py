@@ -129,3 +129,27 @@ def test_sweep_plot_of_a_grid_joins_its_points_on_linear_axes(tmp_path):
     trials = collect(root)
     (ax,) = plot(trials, swept_keys(trials), root).axes
     assert ax.get_xscale() == "linear" and ax.lines[0].get_linestyle() == "-"
+
+
+def test_trials_figure_gives_each_trial_its_own_colour_and_names_its_loss_family():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="s", direction="maximize")
+    for number in range(12):
+        trial = study.ask()
+        trial.suggest_categorical("loss", ["ce_dice", "focal_dice"])
+        for epoch in range(2):
+            trial.report(0.1 * number + 0.01 * epoch, epoch)
+        if number % 3:
+            study.tell(trial, 0.5)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    fig = figures.trials_figure(study, "val/f1")
+    (ax,) = fig.axes
+    colours = [to_hex(line.get_color()) for line in ax.lines]
+    assert len(colours) == 12 and len(set(colours)) == 12
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    families = [t.params["loss"] for t in study.trials]
+    assert labels[0] == f"0 {families[0]} pruned" and labels[1] == f"1 {families[1]} complete"
+    assert len(set(to_hex(c) for c in figures.distinct_colours(40))) == 40

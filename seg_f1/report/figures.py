@@ -200,13 +200,15 @@ def trials_figure(study: Any, metric: str) -> Figure:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     styles = {TrialState.COMPLETE: "-", TrialState.PRUNED: "--"}
-    for trial in study.get_trials(deepcopy=False):
+    trials = [t for t in study.get_trials(deepcopy=False) if t.intermediate_values]
+    for trial, colour in zip(trials, distinct_colours(len(trials)), strict=True):
         steps = sorted(trial.intermediate_values)
-        if not steps:
-            continue
         values = [trial.intermediate_values[s] for s in steps]
-        ax.plot(steps, values, styles.get(trial.state, ":"), marker=".",
-                alpha=0.8, label=f"{trial.number} {trial.state.name.lower()}")  # fmt: skip
+        family = trial.params.get("loss")  # the loss family, when the search chooses it
+        label = " ".join(str(part) for part in (trial.number, family, trial.state.name.lower())
+                         if part is not None)  # fmt: skip
+        ax.plot(steps, values, styles.get(trial.state, ":"), marker=".", color=colour,
+                alpha=0.8, label=label)  # fmt: skip
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
@@ -216,6 +218,16 @@ def trials_figure(study: Any, metric: str) -> Figure:
         ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def distinct_colours(count: int) -> list[Any]:
+    """``count`` colours no two alike: the 10 of the default cycle, then 20, then a sampled map
+    (the default cycle repeats after 10 lines)."""
+    if count <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(count)]
+    if count <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(count)]
+    return [plt.get_cmap("turbo")(x) for x in np.linspace(0.05, 0.95, count)]
 
 
 def mean_band_figure(series: Sequence[Series], labels: Mapping[str, str]) -> Figure:
