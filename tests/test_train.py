@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import subprocess
@@ -117,6 +118,13 @@ def test_multirun_over_dice_weight_finishes_both_jobs(tmp_path, data_dir):
         assert column(read_metrics(tmp_path / job), "val/f1"), job
     overrides = (tmp_path / "1" / ".hydra" / "overrides.yaml").read_text()
     assert "loss.dice_weight=0.8" in overrides
+    best = max((json.loads((tmp_path / j / "result.json").read_text())["best"], j) for j in "01")
+    said = result.stdout + result.stderr
+    found = f"2 of 2 trials finished; the best is trial {best[1]}: val/f1 {best[0]:.4f}"
+    assert f"{found}, loss focal_dice" in said
+    (command,) = re.findall(r"train it: (python -m seg_f1\.train .*)", said)
+    assert f"loss.dice_weight={'0.3' if best[1] == '0' else '0.8'}" in command.split()
+    assert "limit_" not in command  # the search's budget is not the run to keep
 
 
 def test_train_py_rejects_bad_override_by_key(tmp_path, data_dir):
