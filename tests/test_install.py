@@ -119,3 +119,18 @@ def test_the_plugin_scan_is_quiet_without_the_sweep_extra():
     assert done.returncode == 0, done.stderr[-3000:]
     assert "OptunaSweeper" in done.stdout, done.stdout
     assert "incompatible" not in done.stderr and "optuna" not in done.stderr.lower(), done.stderr
+
+
+def test_an_optuna_search_without_the_sweep_extra_names_the_extra(tmp_path):
+    without_optuna = (
+        "import sys; sys.modules['optuna'] = None; from seg_f1.train import main;"
+        f"sys.argv = ['train.py', '-m', 'hparams_search=optuna', 'hydra.sweep.dir={tmp_path}'];"
+        "main()"
+    )
+    done = subprocess.run([sys.executable, "-c", without_optuna], cwd=ROOT, env=run_env(),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode != 0
+    assert 'needs Optuna, which the `sweep` extra installs: pip install "seg_f1[sweep]"' in (
+        done.stderr
+    ), done.stderr[-3000:]
+    assert "Error locating target" not in done.stderr

@@ -1,6 +1,7 @@
 """What a multirun found, said as it ends (grid or Optuna): the best trial, its loss family, its
 settings and the command that trains it. A Hydra callback (``hydra.callbacks`` in
-``conf/hydra/default.yaml``), so every sweeper gets it."""
+``conf/hydra/default.yaml``), so every sweeper gets it; it also names the missing ``sweep``
+extra before Hydra fails to locate Optuna's sampler."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from seg_f1.sweeps.report import shown
+from seg_f1.sweeps.study import SWEEPER
 from seg_f1.sweeps.trials import chosen, collect, ranked
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,25 @@ def summary_lines(sweep_dir: Path, metric: str = "val/f1") -> list[str]:
     ]
 
 
+def check_sweep_extra(config: DictConfig) -> None:
+    if config.hydra.sweeper.get("_target_") != SWEEPER:
+        return
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        # SystemExit: Hydra turns a callback's exceptions into warnings and goes on to fail
+        # with "Error locating target 'optuna.samplers.TPESampler'"
+        raise SystemExit(
+            "hydra/sweeper=optuna (as hparams_search=optuna sets it) needs Optuna, which the "
+            '`sweep` extra installs: pip install "seg_f1[sweep]" (in a checkout: '
+            'pip install -e ".[sweep]")'
+        ) from None
+
+
 class SweepSummary(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_sweep_extra(config)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
