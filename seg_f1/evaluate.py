@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig
 from rich.console import Console
 
-from seg_f1 import CONF_DIR
+from seg_f1 import CONF_DIR, counted
 from seg_f1.inference.model import load_model
 from seg_f1.inference.scoring import check_classes, evaluate_samples
 from seg_f1.metrics import summary_rows
@@ -40,7 +40,7 @@ def run(cfg: DictConfig) -> dict:
     )  # fmt: skip
     rows = summary_rows(confmat, model.class_names)
     title = (
-        f"{cfg.split}: {len(samples)} images, tta={cfg.tta}, "
+        f"{cfg.split}: {counted(len(samples), 'image')}, tta={cfg.tta}, "
         f"{'original' if cfg.eval_at_original_size else 'model'} size"
     )
     table = record_table(rows, title)

@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig
 from rich.progress import track
 
-from seg_f1 import CONF_DIR
+from seg_f1 import CONF_DIR, counted
 from seg_f1.inference.parse import load_backend, predict_masks
 from seg_f1.inference.photos import batches, check_output, input_files, readable, save_png
 from seg_f1.report.figures import legend_figure
@@ -53,7 +53,10 @@ def run(cfg: DictConfig) -> list[Path]:
                 )
             written.append(stem.with_name(stem.name + "_mask.png"))
     log.info(
-        "wrote %d masks to %s (%d files skipped)", len(written), output, len(files) - len(written)
+        "wrote %s to %s (%s skipped)",
+        counted(len(written), "mask"),
+        output,
+        counted(len(files) - len(written), "file"),
     )
     return written
 

@@ -55,3 +55,11 @@ def test_a_continued_run_counts_the_wall_time_of_every_part(tmp_path):
     second = json.loads((tmp_path / "result.json").read_text())
     assert second["wall_time_parts_s"][:2] == first["wall_time_parts_s"]
     assert second["wall_time_s"] >= 100.0 and len(second["wall_time_parts_s"]) == 3
+
+
+def test_counts_read_in_the_singular_and_plural():
+    from seg_f1 import counted
+    from seg_f1.runs.results import Pruned
+
+    assert [counted(n, "image") for n in (0, 1, 2)] == ["0 images", "1 image", "2 images"]
+    assert str(Pruned(1, 0.5)) == "pruned after 1 epoch (best so far 0.5)"

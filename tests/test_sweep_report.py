@@ -148,3 +148,4 @@ def test_cli_prints_the_report_and_names_a_missing_directory(sweep, tmp_path):
     )
     assert result.returncode == 2
     assert str(missing) in result.stderr
+    assert not missing.exists()  # a mistyped folder is named, not made

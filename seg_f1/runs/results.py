@@ -23,6 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from seg_f1 import counted
 from seg_f1.metrics import f1_from_confusion
 from seg_f1.runs.io import write_atomically
 
@@ -44,7 +45,7 @@ class Pruned(Exception):
     """A pruner stopped the run after ``epochs`` epochs; ``best`` is its best value so far."""
 
     def __init__(self, epochs: int, best: float | None) -> None:
-        super().__init__(f"pruned after {epochs} epochs (best so far {best})")
+        super().__init__(f"pruned after {counted(epochs, 'epoch')} (best so far {best})")
         self.epochs = epochs
         self.best = best
 

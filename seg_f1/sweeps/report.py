@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from matplotlib.figure import Figure
 
-from seg_f1 import CONF_DIR
+from seg_f1 import CONF_DIR, counted
 from seg_f1.report.figures import sweep_figure, trials_figure
 from seg_f1.report.files import save_figure, save_text
 from seg_f1.report.jobs import mean_std
@@ -178,8 +178,8 @@ def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict
     pruned = [t for t in trials if t.status == "pruned"]
     if pruned:
         parts += ["## Pruned trials", ""]
-        parts += [f"- job {t.job}: pruned after {t.epochs} epochs, best val/f1 so far "
-                  f"{_fmt(t.best)}" for t in pruned]  # fmt: skip
+        parts += [f"- job {t.job}: pruned after {counted(t.epochs or 0, 'epoch')}, best val/f1 "
+                  f"so far {_fmt(t.best)}" for t in pruned]  # fmt: skip
         parts.append("")
     failed = [t for t in trials if t.status not in ("ok", "running", "pruned")]
     if failed:
@@ -204,10 +204,10 @@ def _best_params(trials: list[Trial], group: Group, seeds_swept: bool) -> dict[s
 def report(multirun_dir: Path, out_dir: Path | None = None, conf_dir: Path = CONF_DIR) -> str:
     """Write the report files into ``out_dir`` (default: the multirun dir); return the markdown."""
     out_dir = out_dir or multirun_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trials = collect(multirun_dir)
+    trials = collect(multirun_dir)  # before any folder is made: a mistyped one is only named
     if not trials:
         raise FileNotFoundError(f"sweep_report: no jobs (no {RESULT_FILE}) under {multirun_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
     files = render(trials, multirun_dir, conf_dir)
     for name, text in files.items():
         save_text(text, out_dir / name)
