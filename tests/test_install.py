@@ -134,3 +134,12 @@ def test_an_optuna_search_without_the_sweep_extra_names_the_extra(tmp_path):
         done.stderr
     ), done.stderr[-3000:]
     assert "Error locating target" not in done.stderr
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_what_a_run_writes_at_the_root_of_a_checkout_is_ignored_by_git():
+    written = ["outputs/runs/x/metrics.csv", "data/synthetic/x.png", "mlflow.db",
+               "mlartifacts/1/x/artifacts/curves.png"]  # fmt: skip
+    done = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=ROOT,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.stdout.split() == written, done.stdout + done.stderr
