@@ -153,3 +153,15 @@ def test_trials_figure_gives_each_trial_its_own_colour_and_names_its_loss_family
     families = [t.params["loss"] for t in study.trials]
     assert labels[0] == f"0 {families[0]} pruned" and labels[1] == f"1 {families[1]} complete"
     assert len(set(to_hex(c) for c in figures.distinct_colours(40))) == 40
+
+
+def test_a_one_epoch_run_has_whole_epoch_ticks_in_every_epoch_figure():
+    rows = [{"epoch": 0, "train/loss": 1.0, "val/loss": 0.9, "train/f1": 0.2, "val/f1": 0.3,
+             "lr": 1e-3}]  # fmt: skip
+    band = figures.mean_band_figure([("ce", [0], [0.5], [0.1])], {"xlabel": "epoch"})
+    for fig in (figures.curves_figure(rows, "t"), band):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert ticks == [0.0], (ax.get_title(), ticks)

@@ -63,7 +63,7 @@ def curves_figure(rows: list[dict[str, float]], title: str = "") -> Figure:
     lr_ax.set_title("learning rate per epoch")
     for ax in axes:
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        whole_epochs(ax, epochs)
     fig.suptitle(title or "training curves")
     return fig
 
@@ -210,7 +210,7 @@ def trials_figure(study: Any, metric: str) -> Figure:
         ax.plot(steps, values, styles.get(trial.state, ":"), marker=".", color=colour,
                 alpha=0.8, label=label)  # fmt: skip
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    whole_epochs(ax, [step for trial in trials for step in trial.intermediate_values])
     ax.set_ylabel(metric)
     ax.set_title(f"{study.study_name}: {metric} per epoch (dashed: pruned)")
     ax.grid(alpha=0.3)
@@ -218,6 +218,15 @@ def trials_figure(study: Any, metric: str) -> Figure:
         ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def whole_epochs(ax: Any, epochs: Sequence[float]) -> None:
+    """Integer epoch ticks, also for a one-epoch run: around a single x matplotlib's range is
+    0.1 wide, which the integer locator would still split into fractions."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if epochs and max(epochs) - min(epochs) < 1:
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        ax.set_xticks(sorted({int(epoch) for epoch in epochs}))
 
 
 def distinct_colours(count: int) -> list[Any]:
@@ -239,7 +248,7 @@ def mean_band_figure(series: Sequence[Series], labels: Mapping[str, str]) -> Fig
         lows = [m - s for m, s in zip(means, sds, strict=True)]
         highs = [m + s for m, s in zip(means, sds, strict=True)]
         ax.fill_between(epochs, lows, highs, color=line.get_color(), alpha=0.15)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    whole_epochs(ax, [epoch for _, epochs, _, _ in series for epoch in epochs])
     ax.set(**labels)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
