@@ -62,6 +62,9 @@ def test_confusion_is_row_normalised_with_percent_in_readable_cells():
     assert ax.get_title() == "val confusion · epoch 2"
     assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "target class"
     assert "share of the target class" in fig.axes[1].get_ylabel()  # the colour bar
+    fig.canvas.draw()
+    bar_labels = [t.get_text() for t in fig.axes[1].get_yticklabels() if t.get_text()]
+    assert bar_labels[0] == "0%" and bar_labels[-1] == "100%", bar_labels  # as the cells read
 
 
 def test_per_class_f1_shows_its_values_and_explains_its_colours():

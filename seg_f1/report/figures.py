@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from seg_f1.report.palette import overlay, palette  # noqa: E402
 
@@ -115,6 +115,7 @@ def confusion_figure(confmat: np.ndarray, class_names: Sequence[str], title: str
     ax.set_xlabel("predicted class")
     ax.set_ylabel("target class")
     bar = fig.colorbar(image, ax=ax, fraction=0.046)
+    bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))  # as the cells read
     bar.set_label("share of the target class's pixels (row sums to 100%)")
     ax.set_title(title or "confusion matrix (%, row-normalised)")
     return fig
