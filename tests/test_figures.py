@@ -121,7 +121,7 @@ def test_sweep_plot_of_an_optuna_search_has_log_axes_points_and_a_title(tmp_path
     for ax in fig.axes:
         (line,) = ax.lines[:1]
         assert line.get_linestyle() == "None"  # sampled trials are not joined
-    assert "3 finished trials" in fig.get_suptitle()
+    assert "3 finished trials" in fig.get_suptitle().replace("\n", " ")  # wrapped to fit
     assert fig.axes[0].get_title() == "val/f1 vs optimizer.lr"
 
 
@@ -168,3 +168,14 @@ def test_a_one_epoch_run_has_whole_epoch_ticks_in_every_epoch_figure():
             lo, hi = ax.get_xlim()
             ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
             assert ticks == [0.0], (ax.get_title(), ticks)
+
+
+def test_a_long_sweep_title_fits_inside_the_figure(tmp_path):
+    root = tmp_path / ("a_rather_long_folder_name_" * 4) / "multirun" / "2026-12-03_14-14-31"
+    for job, dice in enumerate(["0.3", "0.8"]):
+        write_job(root, str(job), [f"loss.dice_weight={dice}"], best=0.5)
+    trials = collect(root)
+    fig = plot(trials, swept_keys(trials), root)
+    renderer = fig.canvas.get_renderer()
+    box, frame = fig._suptitle.get_window_extent(renderer), fig.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and box.y1 <= frame.y1, (box, frame)

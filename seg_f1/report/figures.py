@@ -9,6 +9,7 @@ and a legend of class colours wherever colours mean classes.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -190,8 +191,15 @@ def sweep_figure(
             ax.legend(fontsize="small")
         ax.set_title(f"{metric} vs {key}" if key else f"{metric} per configuration")
         ax.grid(alpha=0.3)
-    fig.suptitle(title or f"sweep: best {metric} of each trial")
+    fig.suptitle(fitted(title or f"sweep: best {metric} of each trial", fig))
     return fig
+
+
+def fitted(title: str, fig: Figure, points: float = 12) -> str:
+    """``title`` wrapped to the figure's width (a sweep's long path would be cut at both
+    edges), at about 0.6 of the font size per character."""
+    width = max(20, int(fig.get_figwidth() * 72 / (0.6 * points)))
+    return textwrap.fill(title, width=width)
 
 
 def trials_figure(study: Any, metric: str) -> Figure:
