@@ -102,8 +102,10 @@ def test_train_py_writes_checkpoint_metrics_and_f1_table(tmp_path, data_dir):
     assert said.index(f"train: run directory {tmp_path}") < said.index("test F1 per class")
     assert f"train done; its log and results are in {tmp_path}" in said
     number = r"\d+\.\d{4}"
-    line = (rf"epoch 1/1: train loss {number} F1 {number} \| val loss {number} F1 {number} "
-            r"\| lr [\d.e-]+ \| \d+\.\d s")  # fmt: skip
+    line = (
+        rf"epoch 1/1: train loss {number} F1 {number} \| val loss {number} F1 {number} "
+        r"\| lr 0\.003 \| \d+\.\d s"
+    )  # lr: conf/optimizer/adamw.yaml's 3e-3, the rate the epoch trained with
     assert len(re.findall(line, result.stdout)) == 1, result.stdout[-2000:]
     assert len(re.findall(line, (tmp_path / "train.log").read_text())) == 1
 

@@ -88,7 +88,8 @@ class ModelSummary(RichModelSummary):
         console.print("\n".join(lines), highlight=False)
 
 
-UNACTIONABLE = ("💡 Tip:",)  # Lightning's advertisements for litlogger and litmodels
+# Lightning's advertisements for litlogger and litmodels, and its note that it uses our summary
+UNACTIONABLE = ("💡 Tip:", "Trainer already configured with model summary callbacks")
 
 
 class DropUnactionable(logging.Filter):
@@ -119,15 +120,17 @@ class EpochLine(Callback):
 
     def __init__(self) -> None:
         self.started = 0.0
+        self.lr = math.nan
         self.pending: tuple[int, float, float] | None = None  # epoch, lr, seconds
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.flush(trainer)
         self.started = time.monotonic()
+        # the rate this epoch trains with: by its end an epoch-interval scheduler has stepped
+        self.lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan
-        self.pending = (trainer.current_epoch, lr, time.monotonic() - self.started)
+        self.pending = (trainer.current_epoch, self.lr, time.monotonic() - self.started)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.flush(trainer)
