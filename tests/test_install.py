@@ -143,3 +143,15 @@ def test_what_a_run_writes_at_the_root_of_a_checkout_is_ignored_by_git():
     done = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=ROOT,
                           capture_output=True, text=True)  # fmt: skip
     assert done.stdout.split() == written, done.stdout + done.stderr
+
+
+def test_an_installed_user_adds_an_experiment_with_config_dir(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    mine = "# @package _global_\nloss:\n  dice_weight: 0.77\n"
+    (tmp_path / "experiment" / "mine.yaml").write_text(mine)
+    command = [sys.executable, "-m", "seg_f1.train", "--config-dir", str(tmp_path),
+               "experiment=mine", "--cfg", "job"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "dice_weight: 0.77" in done.stdout

@@ -98,7 +98,8 @@ def best_experiment_yaml(params: dict[str, str], source: str, conf_dir: Path = C
         "# @package _global_\n"
         f"# The best configuration of the sweep in {source}.\n"
         "# Copy it to conf/experiment/<name>.yaml and run: python train.py experiment=<name>\n"
-        + body
+        "# (an installed seg_f1: <dir>/experiment/<name>.yaml and\n"
+        "#  seg-f1-train --config-dir <dir> experiment=<name>)\n" + body
     )
 
 
