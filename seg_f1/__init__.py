@@ -26,6 +26,11 @@ def default_root() -> str:
     return str(Path(data_home) / "seg_f1")
 
 
+def counted(number: int, noun: str) -> str:
+    """``1 image``, ``2 images``: what every command prints about a count."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _first_set(value, default):
     """``${seg_f1.or:${resume},outputs/...}``: the run directory is the resumed one if given."""
     return default if value in (None, "") else value

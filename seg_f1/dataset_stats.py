@@ -4,8 +4,8 @@ data.root=/data/LaPa [+stats_path=stats.json]``.
 Per split and class: pixel frequency, the share of images containing the class and its mean area
 where present; the image and mask sizes seen; and every file that would be rejected, with why.
 The pixel counts are the ones class weights are computed from (``count_pixels``), over the files
-that pass the checks. The JSON goes to ``<data_root>/dataset_stats.json`` unless ``stats_path``
-names another file.
+that pass the checks. The JSON goes to the run directory (``<run dir>/dataset_stats.json``, never
+into the dataset's own folder) unless ``stats_path`` names another file.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import hydra
 from omegaconf import DictConfig
 from rich.console import Console
 
-from seg_f1 import CONF_DIR
+from seg_f1 import CONF_DIR, counted
 from seg_f1.data.stats import dataset_stats
 from seg_f1.report.tables import Column, Table, rich_table
+from seg_f1.runs.directory import hydra_run_dir
 from seg_f1.runs.io import write_atomically
 
 
@@ -39,7 +40,7 @@ def stats_table(split: str, report: dict) -> Table:
         [name, row["pixel_frequency"], row["image_share"], row["mean_area_when_present"]]
         for name, row in report["classes"].items()
     ]
-    title = f"{split}: {report['images']} images, {len(report['rejected'])} rejected"
+    title = f"{split}: {counted(report['images'], 'image')}, {len(report['rejected'])} rejected"
     return Table(columns, rows, title)
 
 
@@ -48,7 +49,7 @@ def main(cfg: DictConfig) -> None:
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()
     report = dataset_stats(datamodule)
-    path = Path(cfg.get("stats_path") or datamodule.data_root / "dataset_stats.json")
+    path = Path(cfg.get("stats_path") or hydra_run_dir() / "dataset_stats.json")
     write_json(path, report)
     console = Console()
     for split, split_report in report["splits"].items():

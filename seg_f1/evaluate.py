@@ -16,12 +16,13 @@ import torch
 from omegaconf import DictConfig
 from rich.console import Console
 
-from seg_f1 import CONF_DIR
+from seg_f1 import CONF_DIR, counted
 from seg_f1.inference.model import load_model
 from seg_f1.inference.scoring import check_classes, evaluate_samples
 from seg_f1.metrics import summary_rows
 from seg_f1.report.files import save_text
 from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
+from seg_f1.runs.directory import announced, hydra_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def run(cfg: DictConfig) -> dict:
     )  # fmt: skip
     rows = summary_rows(confmat, model.class_names)
     title = (
-        f"{cfg.split}: {len(samples)} images, tta={cfg.tta}, "
+        f"{cfg.split}: {counted(len(samples), 'image')}, tta={cfg.tta}, "
         f"{'original' if cfg.eval_at_original_size else 'model'} size"
     )
     table = record_table(rows, title)
@@ -49,12 +50,14 @@ def run(cfg: DictConfig) -> dict:
               out / "evaluation.md")  # fmt: skip
     save_text(csv_text(table), out / "evaluation.csv")
     torch.save(confmat, out / "confusion.pt")
+    log.info("wrote %s, evaluation.csv and confusion.pt beside it", out / "evaluation.md")
     return {"mean_f1": rows[-1]["f1"], "rows": rows, "confusion": confmat}
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    return run(cfg)["mean_f1"]
+    with announced("evaluate", hydra_run_dir()):
+        return run(cfg)["mean_f1"]
 
 
 if __name__ == "__main__":

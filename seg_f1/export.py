@@ -3,6 +3,7 @@ mean/std and sizes in its ``metadata_props``; checked against onnxruntime at two
 is kept.
 
 ``python -m seg_f1.export ckpt_path=<ckpt> output=model.onnx [tolerance=1e-4]``
+(``tolerance`` is relative: the largest logit difference over the largest logit)
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColum
 
 from seg_f1 import CONF_DIR
 from seg_f1.inference.model import load_model
-from seg_f1.inference.onnx_export import export_onnx, parity, parity_sizes, size_multiple
+from seg_f1.inference.onnx_export import (
+    Parity,
+    export_onnx,
+    parity,
+    parity_sizes,
+    size_multiple,
+)
+from seg_f1.runs.directory import announced, hydra_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -28,36 +36,51 @@ def steps_progress(disable: bool) -> Progress:
 
 
 def run(cfg: DictConfig) -> float:
+    """Export, then check the written file at two sizes; it replaces ``output`` only if the
+    relative logit difference is within ``tolerance``. Returns that relative difference."""
     model, recipe = load_model(cfg.ckpt_path)
     output = Path(cfg.output).expanduser()
     size, larger = parity_sizes(recipe, size_multiple(model))
     checks = [(size, size, cfg.parity_batch), (size, larger, cfg.parity_batch + 1)]
-    differences = []
+    worst: list[Parity] = []  # filled by check: the run with the largest relative difference
     with steps_progress(disable=not cfg.progress) as progress:
         step = progress.add_task("exporting to ONNX", total=1 + len(checks))
-        export_onnx(model, recipe, output, cfg.opset)
-        for height, width, batch in checks:
-            what = f"onnxruntime vs torch at {height}x{width}"
-            progress.update(step, advance=1, description=what, refresh=True)
-            differences.append(parity(model, output, height, width, batch))
-        progress.update(step, advance=1)
-    difference = max(differences)
+
+        def check(written: Path) -> None:
+            results = []
+            for height, width, batch in checks:
+                what = f"onnxruntime vs torch at {height}x{width}"
+                progress.update(step, advance=1, description=what, refresh=True)
+                results.append(parity(model, written, height, width, batch))
+            progress.update(step, advance=1)
+            worst.append(max(results, key=lambda r: r.relative))
+            if not worst[0].relative <= cfg.tolerance:
+                raise RuntimeError(
+                    f"{output}: onnxruntime logits differ from torch by "
+                    f"{describe(worst[0])}, more than tolerance={cfg.tolerance} (relative); "
+                    f"{output} was not written. Raise tolerance= if this error is acceptable."
+                )
+
+        export_onnx(model, recipe, output, cfg.opset, check=check)
     print(
-        f"onnxruntime vs torch: max abs logit difference {difference:.3e} "
-        f"(batch {cfg.parity_batch} at {size}x{size}, batch {cfg.parity_batch + 1} at "
-        f"{size}x{larger})"
+        f"onnxruntime vs torch: {describe(worst[0])} (batch {cfg.parity_batch} at "
+        f"{size}x{size}, batch {cfg.parity_batch + 1} at {size}x{larger})"
     )
-    if not difference <= cfg.tolerance:
-        raise RuntimeError(
-            f"{output}: onnxruntime logits differ from torch by {difference:.3e}, more than "
-            f"tolerance={cfg.tolerance}"
-        )
-    return difference
+    print(f"wrote {output}")
+    return worst[0].relative
+
+
+def describe(result: Parity) -> str:
+    return (
+        f"{result.relative:.2e} of the largest logit (max abs difference "
+        f"{result.difference:.3e}, largest abs logit {result.largest:.4g})"
+    )
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="export", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    return run(cfg)
+    with announced("export", hydra_run_dir()):
+        return run(cfg)
 
 
 if __name__ == "__main__":

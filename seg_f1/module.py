@@ -21,7 +21,7 @@ from seg_f1.data.labels import SPLITS
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
 from seg_f1.network import channel_vector, create_network, normalise_pixels
-from seg_f1.runs.resume import capture_rng_states, restore_rng_states
+from seg_f1.runs.resume import capture_rng_states, restore_rng_states, stretch_cosine
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,12 @@ class SegmentationModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
+
+    def on_train_start(self) -> None:
+        """After a resume restored the scheduler: its ``T_max`` is the config's again."""
+        if self.scheduler_factory is not None and self.trainer.lr_scheduler_configs:
+            t_max = getattr(self.scheduler_factory, "keywords", {}).get("T_max")
+            stretch_cosine(self.trainer.lr_scheduler_configs[0].scheduler, t_max)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["rng_states"] = capture_rng_states()

@@ -17,12 +17,13 @@ import hydra
 from omegaconf import DictConfig
 from rich.progress import track
 
-from seg_f1 import CONF_DIR
+from seg_f1 import CONF_DIR, counted
 from seg_f1.inference.parse import load_backend, predict_masks
 from seg_f1.inference.photos import batches, check_output, input_files, readable, save_png
 from seg_f1.report.figures import legend_figure
 from seg_f1.report.files import save_figure
 from seg_f1.report.palette import overlay
+from seg_f1.runs.directory import announced, hydra_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,18 @@ def run(cfg: DictConfig) -> list[Path]:
                 )
             written.append(stem.with_name(stem.name + "_mask.png"))
     log.info(
-        "wrote %d masks to %s (%d files skipped)", len(written), output, len(files) - len(written)
+        "wrote %s to %s (%s skipped)",
+        counted(len(written), "mask"),
+        output,
+        counted(len(files) - len(written), "file"),
     )
     return written
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    with announced("predict", hydra_run_dir()):
+        run(cfg)
 
 
 if __name__ == "__main__":

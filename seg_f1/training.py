@@ -212,8 +212,11 @@ def build_trainer(
 
 
 def instantiate_entries(group: DictConfig | None) -> list:
-    """The group's entries; ``callbacks.<name>=null`` or ``logger.<name>=null`` drops one."""
-    return [hydra.utils.instantiate(c) for c in (group or {}).values() if c is not None]
+    """The group's entries; ``callbacks.<name>=null`` or ``logger.<name>=null`` drops one. An
+    entry without ``_target_`` holds only a preset's settings for a dropped one (the debug
+    presets' ``model_checkpoint`` under ``callbacks=none``): nothing to build."""
+    entries = (group or {}).values()
+    return [hydra.utils.instantiate(c) for c in entries if c is not None and "_target_" in c]
 
 
 def best_score(trainer: L.Trainer, metric: str) -> float:

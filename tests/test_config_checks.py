@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from seg_f1.losses import CELoss, TverskyLoss
 
@@ -54,3 +55,15 @@ def test_loss_constructors_refuse_what_cannot_train():
         CELoss(label_smoothing=1)
     with pytest.warns(UserWarning, match="label_smoothing=0.6"):
         CELoss(label_smoothing=0.6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has a GPU")
+def test_the_gpu_preset_without_a_gpu_and_several_cpu_devices_are_refused_with_the_fix(compose_cfg):
+    from seg_f1.config.checks import check_train_config
+
+    with pytest.raises(ValueError, match="trainer=gpu.*no CUDA GPU here.*use trainer=cpu"):
+        check_train_config(compose_cfg("trainer=gpu"))
+    for devices in ("2", "[0,1]"):
+        with pytest.raises(ValueError, match=r"trainer=cpu would start 2 DDP .*trainer=ddp_cpu"):
+            check_train_config(compose_cfg(f"trainer.devices={devices}"))
+    check_train_config(compose_cfg("trainer=ddp_cpu"))  # asked for: accepted

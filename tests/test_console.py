@@ -3,11 +3,16 @@ output free of messages the user cannot act on."""
 
 from __future__ import annotations
 
+import io
+import logging
+import sys
+
 import pytest
 import torch
 from rich.console import Console
 from test_sweeps import run_train
 
+from seg_f1.callbacks.console import emit, epoch_line
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.report.runs import f1_table
 from seg_f1.report.tables import rich_table
@@ -24,7 +29,8 @@ def test_the_final_f1_table_reads_at_80_columns():
     assert sum("neck_l" in line for line in lines) == 1
 
 
-UNACTIONABLE = ("💡 Tip", "litlogger", "litmodels", "exists and is not empty", "FLOPs")
+UNACTIONABLE = ("💡 Tip", "litlogger", "litmodels", "exists and is not empty", "FLOPs",
+                "already configured with model summary")  # fmt: skip
 # TINY drops the bar; this run puts the configured one back
 WITH_PROGRESS_BAR = "+callbacks.progress_bar._target_=seg_f1.callbacks.console.ProgressBar"
 
@@ -46,3 +52,36 @@ def test_a_tiny_run_prints_nothing_the_user_cannot_act_on(tmp_path, data_dir):
     assert len(bar.rstrip()) <= 80, bar
     for shown in ("2/2", "loss: ", "val/f1: ", "train/f1: "):
         assert shown in bar, (shown, bar)
+
+
+def test_the_epoch_line_reads_the_numbers_and_counts_epochs_from_one():
+    metrics = {"train/loss": 0.5, "train/f1": 0.25, "val/loss": 0.75, "val/f1": 0.125}
+    line = epoch_line(2, 10, metrics, 3e-4, 12.34)
+    assert line == (
+        "epoch 3/10: train loss 0.5000 F1 0.2500 | val loss 0.7500 F1 0.1250 | lr 0.0003 | 12.3 s"
+    )
+
+
+def test_on_a_terminal_the_epoch_line_goes_to_the_log_file_only(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)  # as Hydra's job logging sets it
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    root = logging.getLogger()
+    to_file, to_console = (
+        logging.FileHandler(tmp_path / "train.log"),
+        logging.StreamHandler(screen := io.StringIO()),
+    )
+    root.addHandler(to_file), root.addHandler(to_console)
+    try:
+        monkeypatch.setattr(sys, "stdout", Terminal())
+        emit("epoch 1/1: on a terminal")
+        monkeypatch.setattr(sys, "stdout", io.StringIO())
+        emit("epoch 1/1: redirected")
+    finally:
+        root.removeHandler(to_file), root.removeHandler(to_console), to_file.close()
+    logged = (tmp_path / "train.log").read_text()
+    assert "on a terminal" in logged and "redirected" in logged
+    assert "on a terminal" not in screen.getvalue() and "redirected" in screen.getvalue()

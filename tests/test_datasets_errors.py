@@ -199,6 +199,11 @@ def test_dataset_stats_cli_prints_and_writes_json(tmp_path):
     report = json.loads(out.read_text())
     assert report["splits"]["val"]["classes"]["skin"]["pixels"] == 2 * 64
     assert "train: 2 images, 0 rejected" in result.stdout and "wrote" in result.stdout
+    default = subprocess.run([c for c in command if not c.startswith("+stats_path")], cwd=ROOT,
+                             env=run_env(), capture_output=True, text=True)  # fmt: skip
+    assert default.returncode == 0, default.stderr
+    assert json.loads((tmp_path / "run" / "dataset_stats.json").read_text()) == report
+    assert not list((tmp_path / "faces").rglob("*.json"))  # the user's dataset is only read
 
 
 def save_pair(root, split, stem, image_size, mask, suffix=".jpg"):

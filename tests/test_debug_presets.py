@@ -6,6 +6,7 @@ import pytest
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
 
+from seg_f1.callbacks.checkpoint import RunCheckpoint
 from seg_f1.callbacks.console import ProgressBar
 from seg_f1.runs.results import read_result
 from seg_f1.training import build_trainer, train
@@ -21,7 +22,7 @@ def test_debug_presets_keep_the_trainer_presets_device(compose_cfg, trainer):
     for cfg in (fdr, overfit, limit, profiler):
         assert cfg.trainer.accelerator == device
         assert cfg.data.num_workers == 0 and cfg.data.persistent_workers is False
-        assert cfg.trainer.detect_anomaly is True
+        assert cfg.trainer.detect_anomaly is (cfg is not profiler)  # it would skew timings
     assert fdr.trainer.fast_dev_run is True and fdr.test is True
     assert (overfit.trainer.overfit_batches, overfit.trainer.max_epochs) == (3, 20)
     assert dict(overfit.data.augment) == {}  # the same pixels every epoch
@@ -57,3 +58,15 @@ def test_null_drops_a_callback_or_a_logger(compose_cfg):
     assert isinstance(with_bar.progress_bar_callback, ProgressBar)
     dropped = build_trainer(compose_cfg("callbacks.progress_bar=null", tiny=False))
     assert dropped.progress_bar_callback is None  # and no Lightning default bar instead
+
+
+def test_the_profiler_times_without_anomaly_detection_and_debug_runs_keep_lighter_checkpoints(
+    compose_cfg,
+):
+    profiled = compose_cfg("debug=profiler", tiny=False)
+    assert profiled.trainer.detect_anomaly is False
+    assert compose_cfg("debug=limit", tiny=False).trainer.detect_anomaly is True
+    trainer = build_trainer(compose_cfg("debug=limit", tiny=False))
+    assert trainer.checkpoint_callback.best_weights_only is True
+    bare = build_trainer(compose_cfg("debug=limit", "callbacks=none", tiny=False))
+    assert not isinstance(bare.checkpoint_callback, RunCheckpoint)  # the preset's settings alone

@@ -152,6 +152,9 @@ def test_evaluate_cli_writes_markdown_and_csv(tmp_path, data_dir):
     lines = (out / "evaluation.csv").read_text().splitlines()
     assert lines[0] == "index,class,pixel_share,precision,recall,f1,iou" and len(lines) == 21
     assert "tta=flip" in (out / "evaluation.md").read_text()
+    said = result.stdout + result.stderr
+    assert f"evaluate: run directory {out}" in said and f"wrote {out / 'evaluation.md'}" in said
+    assert f"evaluate done; its log and results are in {out}" in said
     wrong = subprocess.run([*command, "data.classes=[background,skin]", "data.flip_pairs=[]"],
                            cwd=ROOT, env=run_env(), capture_output=True, text=True)  # fmt: skip
     assert wrong.returncode != 0 and "differ from data.classes" in wrong.stderr

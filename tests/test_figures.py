@@ -62,6 +62,9 @@ def test_confusion_is_row_normalised_with_percent_in_readable_cells():
     assert ax.get_title() == "val confusion · epoch 2"
     assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "target class"
     assert "share of the target class" in fig.axes[1].get_ylabel()  # the colour bar
+    fig.canvas.draw()
+    bar_labels = [t.get_text() for t in fig.axes[1].get_yticklabels() if t.get_text()]
+    assert bar_labels[0] == "0%" and bar_labels[-1] == "100%", bar_labels  # as the cells read
 
 
 def test_per_class_f1_shows_its_values_and_explains_its_colours():
@@ -118,7 +121,7 @@ def test_sweep_plot_of_an_optuna_search_has_log_axes_points_and_a_title(tmp_path
     for ax in fig.axes:
         (line,) = ax.lines[:1]
         assert line.get_linestyle() == "None"  # sampled trials are not joined
-    assert "3 finished trials" in fig.get_suptitle()
+    assert "3 finished trials" in fig.get_suptitle().replace("\n", " ")  # wrapped to fit
     assert fig.axes[0].get_title() == "val/f1 vs optimizer.lr"
 
 
@@ -129,3 +132,50 @@ def test_sweep_plot_of_a_grid_joins_its_points_on_linear_axes(tmp_path):
     trials = collect(root)
     (ax,) = plot(trials, swept_keys(trials), root).axes
     assert ax.get_xscale() == "linear" and ax.lines[0].get_linestyle() == "-"
+
+
+def test_trials_figure_gives_each_trial_its_own_colour_and_names_its_loss_family():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="s", direction="maximize")
+    for number in range(12):
+        trial = study.ask()
+        trial.suggest_categorical("loss", ["ce_dice", "focal_dice"])
+        for epoch in range(2):
+            trial.report(0.1 * number + 0.01 * epoch, epoch)
+        if number % 3:
+            study.tell(trial, 0.5)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    fig = figures.trials_figure(study, "val/f1")
+    (ax,) = fig.axes
+    colours = [to_hex(line.get_color()) for line in ax.lines]
+    assert len(colours) == 12 and len(set(colours)) == 12
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    families = [t.params["loss"] for t in study.trials]
+    assert labels[0] == f"0 {families[0]} pruned" and labels[1] == f"1 {families[1]} complete"
+    assert len(set(to_hex(c) for c in figures.distinct_colours(40))) == 40
+
+
+def test_a_one_epoch_run_has_whole_epoch_ticks_in_every_epoch_figure():
+    rows = [{"epoch": 0, "train/loss": 1.0, "val/loss": 0.9, "train/f1": 0.2, "val/f1": 0.3,
+             "lr": 1e-3}]  # fmt: skip
+    band = figures.mean_band_figure([("ce", [0], [0.5], [0.1])], {"xlabel": "epoch"})
+    for fig in (figures.curves_figure(rows, "t"), band):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert ticks == [0.0], (ax.get_title(), ticks)
+
+
+def test_a_long_sweep_title_fits_inside_the_figure(tmp_path):
+    root = tmp_path / ("a_rather_long_folder_name_" * 4) / "multirun" / "2026-12-03_14-14-31"
+    for job, dice in enumerate(["0.3", "0.8"]):
+        write_job(root, str(job), [f"loss.dice_weight={dice}"], best=0.5)
+    trials = collect(root)
+    fig = plot(trials, swept_keys(trials), root)
+    renderer = fig.canvas.get_renderer()
+    box, frame = fig._suptitle.get_window_extent(renderer), fig.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and box.y1 <= frame.y1, (box, frame)

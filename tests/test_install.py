@@ -119,3 +119,39 @@ def test_the_plugin_scan_is_quiet_without_the_sweep_extra():
     assert done.returncode == 0, done.stderr[-3000:]
     assert "OptunaSweeper" in done.stdout, done.stdout
     assert "incompatible" not in done.stderr and "optuna" not in done.stderr.lower(), done.stderr
+
+
+def test_an_optuna_search_without_the_sweep_extra_names_the_extra(tmp_path):
+    without_optuna = (
+        "import sys; sys.modules['optuna'] = None; from seg_f1.train import main;"
+        f"sys.argv = ['train.py', '-m', 'hparams_search=optuna', 'hydra.sweep.dir={tmp_path}'];"
+        "main()"
+    )
+    done = subprocess.run([sys.executable, "-c", without_optuna], cwd=ROOT, env=run_env(),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode != 0
+    assert 'needs Optuna, which the `sweep` extra installs: pip install "seg_f1[sweep]"' in (
+        done.stderr
+    ), done.stderr[-3000:]
+    assert "Error locating target" not in done.stderr
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_what_a_run_writes_at_the_root_of_a_checkout_is_ignored_by_git():
+    written = ["outputs/runs/x/metrics.csv", "data/synthetic/x.png", "mlflow.db",
+               "mlartifacts/1/x/artifacts/curves.png"]  # fmt: skip
+    done = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=ROOT,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.stdout.split() == written, done.stdout + done.stderr
+
+
+def test_an_installed_user_adds_an_experiment_with_config_dir(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    mine = "# @package _global_\nloss:\n  dice_weight: 0.77\n"
+    (tmp_path / "experiment" / "mine.yaml").write_text(mine)
+    command = [sys.executable, "-m", "seg_f1.train", "--config-dir", str(tmp_path),
+               "experiment=mine", "--cfg", "job"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "dice_weight: 0.77" in done.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from seg_f1 import export, predict
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.inference import parse
 from seg_f1.inference.model import load_checkpoint, load_model
+from seg_f1.inference.onnx_export import Parity, export_onnx, parity
 from seg_f1.inference.onnx_model import OnnxModel
 from seg_f1.report.palette import NAMED
 
@@ -127,7 +129,14 @@ def test_an_export_at_32_px_runs_at_128_px_like_torch(tmp_path):
 
 def test_predict_with_onnx_needs_no_checkpoint_and_matches_torch_at_two_sizes(tmp_path):
     ckpt = write_checkpoint(tmp_path / "model.ckpt", image_size=32)
-    export.run(export_cfg(ckpt, tmp_path / "m.onnx"))
+    command = [sys.executable, "-m", "seg_f1.export", f"ckpt_path={ckpt}",
+               f"output={tmp_path / 'm.onnx'}",
+               f"hydra.run.dir={tmp_path / 'export_run'}"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert f"export: run directory {tmp_path / 'export_run'}" in said
+    assert f"wrote {tmp_path / 'm.onnx'}" in said and "export done; its log and results" in said
     photos = [data.astronaut(), data.astronaut()[100:400, 150:350]]  # 512x512 and 300x200
     torch_model, recipe = load_model(ckpt)
     onnx_model = OnnxModel(tmp_path / "m.onnx")
@@ -146,6 +155,7 @@ def test_predict_with_onnx_needs_no_checkpoint_and_matches_torch_at_two_sizes(tm
                f"output={tmp_path / 'out'}", "progress=false"]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "predict: run directory " in done.stdout and "predict done; its log" in done.stdout
     mask = np.asarray(Image.open(tmp_path / "out" / "crop_mask.png"))
     expected_mask = parse.predict_masks(torch_model, recipe, [photos[1]])[0]
     assert mask.shape == (300, 200) and (mask == expected_mask).mean() > 0.999
@@ -168,11 +178,41 @@ def test_predict_with_onnx_names_a_file_that_is_not_a_seg_f1_export(tmp_path):
         predict.run(predict_cfg(None, tmp_path, tmp_path / "out", backend="onnx"))
 
 
-def test_onnx_parity_failure_is_an_error(tmp_path):
+def test_onnx_parity_failure_is_an_error_that_leaves_no_file_and_keeps_an_old_one(tmp_path):
     ckpt = write_checkpoint(tmp_path / "model.ckpt")
     cfg = export_cfg(ckpt, tmp_path / "m.onnx", parity_batch=1, tolerance=1e-12)
-    with pytest.raises(RuntimeError, match="tolerance=1e-12"):
+    with pytest.raises(
+        RuntimeError, match=r"by \d\.\d+e-\d+ of the largest logit.*tolerance=1e-12"
+    ):
         export.run(cfg)
+    assert list(tmp_path.glob("*.onnx")) == [] and list(tmp_path.glob(".*")) == []
+    (tmp_path / "m.onnx").write_bytes(b"an earlier export")
+    with pytest.raises(RuntimeError, match=r"m\.onnx was not written"):
+        export.run(cfg)
+    assert (tmp_path / "m.onnx").read_bytes() == b"an earlier export"
+
+
+def test_onnx_parity_is_relative_to_the_largest_logit(tmp_path):
+    """A trained model's logits reach the hundreds: float noise of 3e-3 there is 3e-6 of them."""
+    ckpt = write_checkpoint(tmp_path / "model.ckpt", image_size=32)
+    model, _ = load_model(ckpt)
+    with torch.no_grad():
+        model.net.segmentation_head[0].weight.mul_(1000.0)
+        model.net.segmentation_head[0].bias.mul_(1000.0)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, load_model(ckpt)[1], path)
+    result = parity(model, path, 32, 32)
+    assert result.largest > 100 and result.relative <= 1e-4
+    assert result.relative == pytest.approx(result.difference / result.largest)
+    assert Parity(2.686e-3, 958.0).relative == pytest.approx(2.8038e-6, rel=1e-4)
+
+
+def test_export_prints_no_legacy_exporter_warning(tmp_path):
+    ckpt = write_checkpoint(tmp_path / "model.ckpt", image_size=32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export.run(export_cfg(ckpt, tmp_path / "m.onnx"))
+    assert [str(w.message) for w in caught if "legacy" in str(w.message)] == []
 
 
 class Payload:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import signal
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT, TINY, run_env
+
+from seg_f1.runs.resume import stretch_cosine
 
 DETERMINISTIC = [
     *TINY,
@@ -138,3 +141,45 @@ def test_runs_save_checkpoints_through_the_atomic_writer(compose_cfg):
 
     trainer = build_trainer(compose_cfg())
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+def test_a_finished_cosine_schedule_is_stretched_to_the_longer_run():
+    """T_max 2 -> 4 after two steps: lr (1 + cos(pi 2/4)) / 2 = 0.5, then (1 + cos(3 pi/4)) / 2."""
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=1.0)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=2, eta_min=0.0)
+    for _ in range(2):
+        optimizer.step(), scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    stretch_cosine(scheduler, 4)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.5)
+    optimizer.step(), scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx((1 + math.cos(3 * math.pi / 4)) / 2)
+    optimizer.step(), scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_a_finished_run_continued_to_more_epochs_trains_them_on_the_stretched_cosine(
+    tmp_path, data_dir
+):
+    run = tmp_path / "run"
+    first = subprocess.run(command(run, data_dir, "trainer.max_epochs=1", "optimizer.lr=0.01"),
+                           cwd=ROOT, env=run_env(), capture_output=True, text=True)  # fmt: skip
+    assert first.returncode == 0, first.stderr[-2000:]
+    more = command(run, data_dir, "trainer.max_epochs=3", "optimizer.lr=0.01", f"resume={run}")
+    again = subprocess.run(more, cwd=ROOT, env=run_env(), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "stretched to T_max=3" in again.stdout + again.stderr
+    with open(run / "metrics.csv", newline="") as handle:
+        lrs = [float(row[key]) for row in csv.DictReader(handle)
+               for key in row if key.startswith("lr-") and row[key]]  # fmt: skip
+    eta_min = 1e-6  # conf/scheduler/cosine.yaml
+    assert len(lrs) == 3 and lrs[0] == pytest.approx(0.01)  # logged as each epoch starts
+    for epoch in (1, 2):
+        expected = eta_min + (0.01 - eta_min) * (1 + math.cos(math.pi * epoch / 3)) / 2
+        assert lrs[epoch] == pytest.approx(expected, rel=1e-6), (epoch, lrs)
+    # the curves keep the first run's epoch (its checkpoint was saved before train/f1 was logged)
+    rows = [line.split("|")[1:-1] for line in (run / "curves.md").read_text().splitlines()[2:]]
+    assert [int(row[0]) for row in rows] == [0, 1, 2]
+    assert all(cell.strip() not in ("", "nan") for row in rows for cell in row), rows

@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from seg_f1.report.jobs import parse_overrides
 from seg_f1.sweeps.report import best_experiment, report
+from seg_f1.sweeps.summary import summary_lines
 
 PLACE = ["hydra.sweep.dir=/somewhere", "paths.data_dir=/data", "data.image_size=32"]
 
@@ -81,6 +82,31 @@ def test_best_config_is_the_best_mean_without_the_seed(sweep):
     assert yaml.safe_load(text) == {"data": {"image_size": 32}, "loss": {"dice_weight": 0.8}}
 
 
+def test_sampled_values_read_at_four_digits_and_the_budget_stays_out_of_the_best_config(tmp_path):
+    root = tmp_path / "optuna"
+    for job, (dice, best) in enumerate([("1.6648852816008435", 0.7), ("0.30000000000000004", 0.5)]):
+        overrides = [
+            "+trainer.limit_train_batches=0.1",
+            "loss=focal_dice",
+            f"loss.dice_weight={dice}",
+        ]
+        write_job(root, str(job), overrides, best=best)
+    markdown = report(root)
+    assert "| 0 | ok | 1.665 | 0.7000 |" in markdown and "| 1 | ok | 0.3 | 0.5000 |" in markdown
+    best = yaml.safe_load((root / "best_experiment.yaml").read_text())
+    assert best == {"defaults": [{"override /loss": "focal_dice"}],
+                    "loss": {"dice_weight": 1.6648852816008435}}  # fmt: skip
+    lines = summary_lines(root)
+    assert lines[0].endswith(
+        "2 of 2 trials finished; the best is trial 0: val/f1 0.7000, loss focal_dice"
+    )
+    assert lines[1] == "  its settings: loss=focal_dice loss.dice_weight=1.665"
+    assert (
+        lines[2]
+        == "  train it: python -m seg_f1.train loss=focal_dice loss.dice_weight=1.6648852816008435"
+    )
+
+
 def test_sweep_png_is_written(sweep):
     report(sweep)
     assert (sweep / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -122,3 +148,4 @@ def test_cli_prints_the_report_and_names_a_missing_directory(sweep, tmp_path):
     )
     assert result.returncode == 2
     assert str(missing) in result.stderr
+    assert not missing.exists()  # a mistyped folder is named, not made

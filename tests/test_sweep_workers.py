@@ -209,10 +209,10 @@ def test_median_pruner_stops_a_trial_with_a_poor_learning_rate(tmp_path, data_di
     assert result["best"] == pytest.approx(trials[2].intermediate_values[1])
     assert read_result(sweep_dir / "0" / "result.json")["epochs"] == 2
     markdown = report(sweep_dir)
-    assert "- job 2: pruned after 1 epochs" in markdown and "## Failed trials" not in markdown
+    assert "- job 2: pruned after 1 epoch," in markdown and "## Failed trials" not in markdown
     assert (sweep_dir / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (log,) = sweep_dir.glob("worker-*.log")
     output = log.read_text()
-    assert "trial 2: pruned after 1 epochs" in output
+    assert "trial 2: pruned after 1 epoch\n" in output
     assert "Error executing job" not in output, "a pruned trial is not an error"
     assert "Heartbeat of storage is supposed" not in output

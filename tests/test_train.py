@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +98,16 @@ def test_train_py_writes_checkpoint_metrics_and_f1_table(tmp_path, data_dir):
     assert len(list((tmp_path / "checkpoints").glob("epoch000-f1*.ckpt"))) == 1
     assert column(read_metrics(tmp_path), "val/f1")
     assert "test F1 per class" in result.stdout and "l_eye" in result.stdout
+    said = result.stdout + result.stderr
+    assert said.index(f"train: run directory {tmp_path}") < said.index("test F1 per class")
+    assert f"train done; its log and results are in {tmp_path}" in said
+    number = r"\d+\.\d{4}"
+    line = (
+        rf"epoch 1/1: train loss {number} F1 {number} \| val loss {number} F1 {number} "
+        r"\| lr 0\.003 \| \d+\.\d s"
+    )  # lr: conf/optimizer/adamw.yaml's 3e-3, the rate the epoch trained with
+    assert len(re.findall(line, result.stdout)) == 1, result.stdout[-2000:]
+    assert len(re.findall(line, (tmp_path / "train.log").read_text())) == 1
 
 
 def test_multirun_over_dice_weight_finishes_both_jobs(tmp_path, data_dir):
@@ -108,6 +120,13 @@ def test_multirun_over_dice_weight_finishes_both_jobs(tmp_path, data_dir):
         assert column(read_metrics(tmp_path / job), "val/f1"), job
     overrides = (tmp_path / "1" / ".hydra" / "overrides.yaml").read_text()
     assert "loss.dice_weight=0.8" in overrides
+    best = max((json.loads((tmp_path / j / "result.json").read_text())["best"], j) for j in "01")
+    said = result.stdout + result.stderr
+    found = f"2 of 2 trials finished; the best is trial {best[1]}: val/f1 {best[0]:.4f}"
+    assert f"{found}, loss focal_dice" in said
+    (command,) = re.findall(r"train it: (python -m seg_f1\.train .*)", said)
+    assert f"loss.dice_weight={'0.3' if best[1] == '0' else '0.8'}" in command.split()
+    assert "limit_" not in command  # the search's budget is not the run to keep
 
 
 def test_train_py_rejects_bad_override_by_key(tmp_path, data_dir):

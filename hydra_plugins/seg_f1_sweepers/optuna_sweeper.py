@@ -23,6 +23,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from seg_f1 import counted
 from seg_f1.runs.directory import RunDirRefused
 from seg_f1.runs.io import write_atomically
 from seg_f1.runs.results import Pruned
@@ -225,7 +226,7 @@ class OptunaSweeper(Sweeper):
         # a pruned job ends in Pruned: told as such, without Hydra's "Error executing job" line
         if result.status == JobStatus.FAILED and isinstance(result._return_value, Pruned):
             pruned = result._return_value
-            log.info("trial %d: pruned after %d epochs", trial.number, pruned.epochs)
+            log.info("trial %d: pruned after %s", trial.number, counted(pruned.epochs, "epoch"))
             return self._tell(study, trial, "PRUNED")
         try:
             value = result.return_value

@@ -5,10 +5,13 @@ stays visible)."""
 from __future__ import annotations
 
 import logging
+import math
+import sys
+import time
 import warnings
 from typing import Any
 
-from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar
+from lightning.pytorch.callbacks import Callback, RichModelSummary, RichProgressBar
 from lightning.pytorch.callbacks.progress.rich_progress import (
     BatchesProcessedColumn,
     CustomBarColumn,
@@ -20,6 +23,8 @@ from lightning.pytorch.utilities.model_summary.model_summary import (
 from rich import get_console
 from rich.progress import TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from seg_f1.callbacks.history import finished_epoch_metrics
 
 
 class ProgressBar(RichProgressBar):
@@ -83,7 +88,8 @@ class ModelSummary(RichModelSummary):
         console.print("\n".join(lines), highlight=False)
 
 
-UNACTIONABLE = ("💡 Tip:",)  # Lightning's advertisements for litlogger and litmodels
+# Lightning's advertisements for litlogger and litmodels, and its note that it uses our summary
+UNACTIONABLE = ("💡 Tip:", "Trainer already configured with model summary callbacks")
 
 
 class DropUnactionable(logging.Filter):
@@ -101,3 +107,57 @@ def quiet_lightning() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropUnactionable) for f in logger.filters):
             logger.addFilter(DropUnactionable())
+
+
+class EpochLine(Callback):
+    """One plain line per finished epoch (train/val loss and F1, lr, seconds) through the run's
+    logger: ``train.log`` always keeps it, and so does a console that is not a terminal (SLURM,
+    ``make ablation``), where the Rich bar leaves only its last frame. On a terminal the bar
+    already shows these numbers, so the line goes to the log file only.
+
+    ``train/f1`` is logged after the callbacks' ``on_train_epoch_end``, so an epoch's line is
+    written when the next one starts, or at the end of training."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.lr = math.nan
+        self.pending: tuple[int, float, float] | None = None  # epoch, lr, seconds
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.flush(trainer)
+        self.started = time.monotonic()
+        # the rate this epoch trains with: by its end an epoch-interval scheduler has stepped
+        self.lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.pending = (trainer.current_epoch, self.lr, time.monotonic() - self.started)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.flush(trainer)
+
+    def flush(self, trainer) -> None:
+        if self.pending is None or not trainer.is_global_zero:
+            return
+        epoch, lr, seconds = self.pending
+        self.pending = None
+        emit(epoch_line(epoch, trainer.max_epochs, finished_epoch_metrics(trainer), lr, seconds))
+
+
+def epoch_line(epoch: int, epochs: int, metrics: dict, lr: float, seconds: float) -> str:
+    """Epochs counted from 1, as the progress bar and the figures count them."""
+    return (
+        f"epoch {epoch + 1}/{epochs}: train loss {metrics['train/loss']:.4f} "
+        f"F1 {metrics['train/f1']:.4f} | val loss {metrics['val/loss']:.4f} "
+        f"F1 {metrics['val/f1']:.4f} | lr {lr:.3g} | {seconds:.1f} s"
+    )
+
+
+def emit(line: str) -> None:
+    log = logging.getLogger("seg_f1.epochs")
+    if not sys.stdout.isatty():
+        log.info(line)
+        return
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, line, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)

@@ -40,6 +40,24 @@ def check_train_config(cfg: DictConfig) -> None:
              "at least 1 (or -1 with trainer.max_steps)")  # fmt: skip
     check_input_size(cfg)
     check_loss(cfg)
+    check_devices(cfg.trainer)
+
+
+def check_devices(trainer: DictConfig) -> None:
+    """A GPU preset on a machine without one, and several CPU devices without a DDP preset
+    (Lightning would start DDP processes unasked), refused with the preset that fits."""
+    accelerator, devices = trainer.get("accelerator"), trainer.get("devices")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"trainer.accelerator={accelerator} (trainer=gpu), but torch sees no CUDA GPU here "
+            f"(torch {torch.__version__}): use trainer=cpu, or install a CUDA build of torch"
+        )
+    count = len(devices) if OmegaConf.is_list(devices) else devices if _is_int(devices) else 1
+    if accelerator == "cpu" and count > 1 and trainer.get("strategy", "auto") == "auto":
+        raise ValueError(
+            f"trainer.devices={devices} with trainer=cpu would start {count} DDP processes "
+            "unasked: use trainer=ddp_cpu for that, or trainer.devices=1"
+        )
 
 
 def check_loss(cfg: DictConfig) -> None:

@@ -9,6 +9,7 @@ and a legend of class colours wherever colours mean classes.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 from seg_f1.report.palette import overlay, palette  # noqa: E402
 
@@ -63,7 +64,7 @@ def curves_figure(rows: list[dict[str, float]], title: str = "") -> Figure:
     lr_ax.set_title("learning rate per epoch")
     for ax in axes:
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        whole_epochs(ax, epochs)
     fig.suptitle(title or "training curves")
     return fig
 
@@ -115,6 +116,7 @@ def confusion_figure(confmat: np.ndarray, class_names: Sequence[str], title: str
     ax.set_xlabel("predicted class")
     ax.set_ylabel("target class")
     bar = fig.colorbar(image, ax=ax, fraction=0.046)
+    bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))  # as the cells read
     bar.set_label("share of the target class's pixels (row sums to 100%)")
     ax.set_title(title or "confusion matrix (%, row-normalised)")
     return fig
@@ -189,8 +191,15 @@ def sweep_figure(
             ax.legend(fontsize="small")
         ax.set_title(f"{metric} vs {key}" if key else f"{metric} per configuration")
         ax.grid(alpha=0.3)
-    fig.suptitle(title or f"sweep: best {metric} of each trial")
+    fig.suptitle(fitted(title or f"sweep: best {metric} of each trial", fig))
     return fig
+
+
+def fitted(title: str, fig: Figure, points: float = 12) -> str:
+    """``title`` wrapped to the figure's width (a sweep's long path would be cut at both
+    edges), at about 0.6 of the font size per character."""
+    width = max(20, int(fig.get_figwidth() * 72 / (0.6 * points)))
+    return textwrap.fill(title, width=width)
 
 
 def trials_figure(study: Any, metric: str) -> Figure:
@@ -200,15 +209,17 @@ def trials_figure(study: Any, metric: str) -> Figure:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     styles = {TrialState.COMPLETE: "-", TrialState.PRUNED: "--"}
-    for trial in study.get_trials(deepcopy=False):
+    trials = [t for t in study.get_trials(deepcopy=False) if t.intermediate_values]
+    for trial, colour in zip(trials, distinct_colours(len(trials)), strict=True):
         steps = sorted(trial.intermediate_values)
-        if not steps:
-            continue
         values = [trial.intermediate_values[s] for s in steps]
-        ax.plot(steps, values, styles.get(trial.state, ":"), marker=".",
-                alpha=0.8, label=f"{trial.number} {trial.state.name.lower()}")  # fmt: skip
+        family = trial.params.get("loss")  # the loss family, when the search chooses it
+        label = " ".join(str(part) for part in (trial.number, family, trial.state.name.lower())
+                         if part is not None)  # fmt: skip
+        ax.plot(steps, values, styles.get(trial.state, ":"), marker=".", color=colour,
+                alpha=0.8, label=label)  # fmt: skip
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    whole_epochs(ax, [step for trial in trials for step in trial.intermediate_values])
     ax.set_ylabel(metric)
     ax.set_title(f"{study.study_name}: {metric} per epoch (dashed: pruned)")
     ax.grid(alpha=0.3)
@@ -216,6 +227,25 @@ def trials_figure(study: Any, metric: str) -> Figure:
         ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def whole_epochs(ax: Any, epochs: Sequence[float]) -> None:
+    """Integer epoch ticks, also for a one-epoch run: around a single x matplotlib's range is
+    0.1 wide, which the integer locator would still split into fractions."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if epochs and max(epochs) - min(epochs) < 1:
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        ax.set_xticks(sorted({int(epoch) for epoch in epochs}))
+
+
+def distinct_colours(count: int) -> list[Any]:
+    """``count`` colours no two alike: the 10 of the default cycle, then 20, then a sampled map
+    (the default cycle repeats after 10 lines)."""
+    if count <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(count)]
+    if count <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(count)]
+    return [plt.get_cmap("turbo")(x) for x in np.linspace(0.05, 0.95, count)]
 
 
 def mean_band_figure(series: Sequence[Series], labels: Mapping[str, str]) -> Figure:
@@ -227,7 +257,7 @@ def mean_band_figure(series: Sequence[Series], labels: Mapping[str, str]) -> Fig
         lows = [m - s for m, s in zip(means, sds, strict=True)]
         highs = [m + s for m, s in zip(means, sds, strict=True)]
         ax.fill_between(epochs, lows, highs, color=line.get_color(), alpha=0.15)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    whole_epochs(ax, [epoch for _, epochs, _, _ in series for epoch in epochs])
     ax.set(**labels)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")

@@ -11,6 +11,7 @@ directory of a killed run is free again at once.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from seg_f1.runs.io import written_files
 
+log = logging.getLogger(__name__)
 LOCK_FILE = "run.lock"
 RUN_FILES = ("result.json", "metrics.csv")
 
@@ -70,3 +72,23 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
         lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
         lock.flush()
         yield
+
+
+@contextmanager
+def announced(command: str, run_dir: str | Path) -> Iterator[None]:
+    """The run directory logged as a command starts and again as it ends or fails: an installed
+    user's runs land under ``~/.local/share/seg_f1``, far from the folder they typed it in."""
+    log.info("%s: run directory %s", command, run_dir)
+    try:
+        yield
+    except BaseException:
+        log.error("%s failed; its log and whatever it wrote are in %s", command, run_dir)
+        raise
+    log.info("%s done; its log and results are in %s", command, run_dir)
+
+
+def hydra_run_dir() -> Path:
+    """This job's directory, as Hydra made it (``hydra.run.dir`` or the multirun job's)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)

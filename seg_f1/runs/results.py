@@ -23,6 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from seg_f1 import counted
 from seg_f1.metrics import f1_from_confusion
 from seg_f1.runs.io import write_atomically
 
@@ -44,7 +45,7 @@ class Pruned(Exception):
     """A pruner stopped the run after ``epochs`` epochs; ``best`` is its best value so far."""
 
     def __init__(self, epochs: int, best: float | None) -> None:
-        super().__init__(f"pruned after {epochs} epochs (best so far {best})")
+        super().__init__(f"pruned after {counted(epochs, 'epoch')} (best so far {best})")
         self.epochs = epochs
         self.best = best
 
@@ -104,6 +105,7 @@ def recorded_run(cfg: DictConfig, output_dir: str | Path) -> Iterator[RunRecord]
         yield record  # one writer per run: DDP ranks other than 0 only train
         return
     path = Path(output_dir) / RESULT_FILE
+    record.data["wall_time_parts_s"] = earlier_parts(path)
     start = time.perf_counter()
     write_json_atomic(path, record.data)
     try:
@@ -157,10 +159,25 @@ def is_first_process() -> bool:
     return all(os.environ.get(name, "0") == "0" for name in ranks)
 
 
+def earlier_parts(path: Path) -> list[float]:
+    """The timed parts of the run this one continues (its ``result.json`` in the same run
+    directory, which only a continued run may use), so ``wall_time_s`` counts all of them."""
+    try:
+        earlier = read_result(path) if path.is_file() else {}
+    except (OSError, ValueError):
+        return []
+    parts = earlier.get("wall_time_parts_s")
+    if parts is None and earlier.get("wall_time_s") is not None:
+        parts = [earlier["wall_time_s"]]  # written before parts were recorded
+    return [float(part) for part in parts or []]
+
+
 def _finish(record: RunRecord, path: Path, start: float, status: str, error: str | None) -> None:
     record.data["status"] = status
     record.data["error"] = error
-    record.data["wall_time_s"] = round(time.perf_counter() - start, 3)
+    parts = [*record.data.get("wall_time_parts_s", []), round(time.perf_counter() - start, 3)]
+    record.data["wall_time_parts_s"] = parts
+    record.data["wall_time_s"] = round(sum(parts), 3)
     if record.data["best"] is not None and not math.isfinite(record.data["best"]):
         record.data["best"] = None
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 import random
 import signal
@@ -26,6 +27,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from seg_f1.runs.checkpoints import load_checkpoint
 from seg_f1.runs.io import write_atomically, written_files
@@ -204,3 +206,22 @@ class PreemptionCheckpoint(Callback):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+
+
+def stretch_cosine(scheduler: Any, t_max: int | None) -> None:
+    """A checkpoint's ``CosineAnnealingLR`` keeps the ``T_max`` of the run that wrote it, so a
+    run continued to more epochs would train its extra ones at ``eta_min``. The cosine is
+    stretched to this run's ``T_max``: the lr moves to where the longer curve is at this epoch
+    (up, for a run that had finished) and decays from there to ``eta_min`` at the new end."""
+    if not isinstance(scheduler, CosineAnnealingLR) or not t_max or scheduler.T_max == t_max:
+        return
+    old, epoch, low = scheduler.T_max, scheduler.last_epoch, scheduler.eta_min
+    scheduler.T_max = t_max
+    groups = scheduler.optimizer.param_groups
+    for group, base in zip(groups, scheduler.base_lrs, strict=True):
+        group["lr"] = low + (base - low) * (1 + math.cos(math.pi * epoch / t_max)) / 2
+    scheduler._last_lr = [group["lr"] for group in groups]
+    log.warning(
+        "the checkpoint's cosine schedule ran over T_max=%d epochs; stretched to T_max=%d, so "
+        "epoch %d continues at lr %.3g", old, t_max, epoch + 1, groups[0]["lr"],
+    )  # fmt: skip

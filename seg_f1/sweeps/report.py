@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from matplotlib.figure import Figure
 
-from seg_f1 import CONF_DIR
+from seg_f1 import CONF_DIR, counted
 from seg_f1.report.figures import sweep_figure, trials_figure
 from seg_f1.report.files import save_figure, save_text
 from seg_f1.report.jobs import mean_std
@@ -25,6 +25,7 @@ from seg_f1.sweeps.trials import (
     Group,
     Trial,
     as_number,
+    chosen,
     collect,
     group_by_config,
     ranked,
@@ -40,13 +41,22 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def shown(raw: str) -> str:
+    """A swept value as a reader compares it: Optuna's 1.6648852816008435 as 1.665 (4
+    significant digits); ``best_experiment.yaml`` keeps the exact value."""
+    number = as_number(raw)
+    if number is None or raw.lstrip("-").isdigit():
+        return raw
+    return f"{number:.4g}"
+
+
 def trials_table(trials: list[Trial], keys: list[str]) -> Table:
     header = ["job", "status", *keys, "val/f1", "test/f1", "epochs", "wall_s"]
     rows = [
         [
             t.job,
             t.status,
-            *(t.params.get(k, "") for k in keys),
+            *(shown(t.params.get(k, "")) for k in keys),
             _fmt(t.best),
             _fmt(t.test_f1),
             _fmt(t.epochs),
@@ -88,7 +98,8 @@ def best_experiment_yaml(params: dict[str, str], source: str, conf_dir: Path = C
         "# @package _global_\n"
         f"# The best configuration of the sweep in {source}.\n"
         "# Copy it to conf/experiment/<name>.yaml and run: python train.py experiment=<name>\n"
-        + body
+        "# (an installed seg_f1: <dir>/experiment/<name>.yaml and\n"
+        "#  seg-f1-train --config-dir <dir> experiment=<name>)\n" + body
     )
 
 
@@ -153,7 +164,8 @@ def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict
     if "seed" in keys and groups:
         parts += ["## Mean over seeds", ""]
         group_rows = [
-            [*g.params.values(), "{:.4f} ± {:.4f}".format(*mean_std(g.scores)), str(len(g.scores)),
+            [*map(shown, g.params.values()), "{:.4f} ± {:.4f}".format(*mean_std(g.scores)),
+             str(len(g.scores)),
              f"{statistics.fmean(g.tests):.4f}" if g.tests else ""]
             for g in groups
         ]  # fmt: skip
@@ -167,8 +179,8 @@ def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict
     pruned = [t for t in trials if t.status == "pruned"]
     if pruned:
         parts += ["## Pruned trials", ""]
-        parts += [f"- job {t.job}: pruned after {t.epochs} epochs, best val/f1 so far "
-                  f"{_fmt(t.best)}" for t in pruned]  # fmt: skip
+        parts += [f"- job {t.job}: pruned after {counted(t.epochs or 0, 'epoch')}, best val/f1 "
+                  f"so far {_fmt(t.best)}" for t in pruned]  # fmt: skip
         parts.append("")
     failed = [t for t in trials if t.status not in ("ok", "running", "pruned")]
     if failed:
@@ -187,16 +199,16 @@ def _best_params(trials: list[Trial], group: Group, seeds_swept: bool) -> dict[s
         t for t in trials if t.ok and all(t.params.get(k, "") == v for k, v in group.params.items())
     ]
     best = max(members, key=lambda t: t.best)
-    return {k: v for k, v in best.params.items() if not (seeds_swept and k == "seed")}
+    return {k: v for k, v in chosen(best.params).items() if not (seeds_swept and k == "seed")}
 
 
 def report(multirun_dir: Path, out_dir: Path | None = None, conf_dir: Path = CONF_DIR) -> str:
     """Write the report files into ``out_dir`` (default: the multirun dir); return the markdown."""
     out_dir = out_dir or multirun_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trials = collect(multirun_dir)
+    trials = collect(multirun_dir)  # before any folder is made: a mistyped one is only named
     if not trials:
         raise FileNotFoundError(f"sweep_report: no jobs (no {RESULT_FILE}) under {multirun_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
     files = render(trials, multirun_dir, conf_dir)
     for name, text in files.items():
         save_text(text, out_dir / name)

@@ -76,6 +76,15 @@ def _trial_from_result(job: str, path: Path) -> Trial:
     )
 
 
+# a search's budget, not the configuration it found: a run to keep trains on all the data
+BUDGET_PREFIX = "trainer.limit_"
+
+
+def chosen(params: dict[str, str]) -> dict[str, str]:
+    """A trial's overrides without the search's budget."""
+    return {k: v for k, v in params.items() if not k.startswith(BUDGET_PREFIX)}
+
+
 def swept_keys(trials: list[Trial]) -> list[str]:
     """Parameters that take more than one value across the jobs, in first-seen order."""
     keys = dict.fromkeys(key for trial in trials for key in trial.params)
