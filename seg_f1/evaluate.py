@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig
 from rich.console import Console
 
@@ -22,6 +21,7 @@ from seg_f1.inference.scoring import check_classes, evaluate_samples
 from seg_f1.metrics import summary_rows
 from seg_f1.report.files import save_text
 from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
+from seg_f1.runs.checkpoints import save_torch
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> dict:
     save_text(f"# {title}\n\nCheckpoint: {cfg.ckpt_path}\n\n" + markdown(table),
               out / "evaluation.md")  # fmt: skip
     save_text(csv_text(table), out / "evaluation.csv")
-    torch.save(confmat, out / "confusion.pt")
+    save_torch(confmat, out / "confusion.pt")
     return {"mean_f1": rows[-1]["f1"], "rows": rows, "confusion": confmat}
 
 

@@ -4,6 +4,7 @@ output folder that is never overwritten unless asked."""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from PIL import Image
 
 from seg_f1.data.folder import IMAGE_SUFFIXES, keyed
 from seg_f1.data.images import read_image
-from seg_f1.runs.io import write_atomically
+from seg_f1.report.files import save_bytes
 
 log = logging.getLogger(__name__)
 
@@ -66,4 +67,7 @@ def batches(items: Iterator, size: int) -> Iterator[list]:
 
 
 def save_png(array: np.ndarray, path: Path) -> None:
-    write_atomically(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
+    """Encoded first, so a full disk's error can say how many bytes the file needed."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    save_bytes(buffer.getvalue(), path)

@@ -1,4 +1,5 @@
-"""The one way seg_f1 reads a checkpoint or a cached tensor: never through arbitrary pickle.
+"""The one way seg_f1 reads a checkpoint or a cached tensor (never through arbitrary pickle), and
+the one way it writes one (atomically, with a full disk named).
 
 ``torch.load(weights_only=True)`` only rebuilds tensors and plain containers, so a file crafted to
 run code when unpickled is refused instead. Everything seg_f1 and Lightning store in a run's
@@ -8,12 +9,15 @@ without numpy objects, the run config) is plain data, so no class needs allow-li
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from seg_f1.runs.io import write_atomically
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> Any:
@@ -62,3 +66,30 @@ def _unreadable(path: Path, error: BaseException) -> ValueError:
         f"{path}: cannot read the checkpoint ({size} bytes; {detail}); it is empty, truncated "
         "(a full disk, a copy that did not finish) or not a torch file"
     )
+
+
+def save_torch(value: Any, path: str | Path, sync: bool = False) -> None:
+    """``torch.save`` into a temporary file beside ``path``, renamed into place. It writes
+    through a Python file, so a full disk surfaces as an ``OSError`` with its errno (torch's own
+    file writer says ``file write failed`` or ``iostream error`` and nothing else), and the
+    error names ``path`` and the bytes it needed. ``sync``: on disk before the rename."""
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(value, handle)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    write_atomically(Path(path), save, needed=tensor_bytes(value))
+
+
+def tensor_bytes(value: Any) -> int:
+    """The bytes of every tensor in a checkpoint: nearly all of its size on disk."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(item) for item in value)
+    return 0

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from seg_f1.runs.io import written_files
+from seg_f1.runs.io import raise_if_unwritable, written_files
 
 LOCK_FILE = "run.lock"
 RUN_FILES = ("result.json", "metrics.csv")
@@ -51,8 +51,13 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
         RunDirTaken: the directory holds a run and this one does not continue it.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / LOCK_FILE, "a+") as lock:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 - closed below, after the run
+    except OSError as error:
+        raise_if_unwritable(run_dir / LOCK_FILE, error)
+        raise
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
