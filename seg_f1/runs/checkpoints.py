@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,29 +33,42 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
         raise FileNotFoundError(f"ckpt_path: no such file {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as error:
+    except (pickle.UnpicklingError, RuntimeError) as error:  # torch < 2.4 raised RuntimeError
         reason = _unsafe_reason(error)
         if reason is not None:
             raise ValueError(
                 f"{path}: refused, it needs arbitrary pickle to load, which could run any code "
-                f"(weights_only=True found: {reason}). Only load checkpoints written by seg_f1 "
-                "training, or re-save the weights as a state_dict."
-            ) from error
+                f"(it calls {reason}, which weights_only=True does not allow). A checkpoint "
+                "that needs code to load may be malicious: only load checkpoints written by "
+                "seg_f1 training, or re-save the weights as a state_dict."
+            ) from None
         raise _unreadable(path, error) from error
-    except (EOFError, RuntimeError, OSError, ValueError, zipfile.BadZipFile) as error:
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise _unreadable(path, error) from error
 
 
-# What weights_only=True says about a class or callable outside the allow-list; anything else it
-# refuses (an unknown opcode, say) is a damaged file.
-_UNSAFE_MARKERS = ("Unsupported global", "unrecognized function")
+# How weights_only=True refuses a class or callable outside its allow-list, in torch's current
+# and older wordings (each with the name it refused); anything else it refuses (an unknown
+# opcode, say) is a damaged file.
+_UNSAFE_PATTERNS = (
+    r"unsupported GLOBAL (\S+) whose module \S+ is blocked",  # os, posix, sys, nt (torch >= 2.5)
+    r"Unsupported global: GLOBAL (\S+) was not an allowed global",  # torch >= 2.4
+    r"Unsupported class (\S+)",  # torch 1.13 - 2.3
+    r"Trying to call reduce for unrecognized function (.+)",
+    r"Can only create new object for nn.Parameter or classes allowlisted .* but got (.+)",
+    r"Can only build Tensor, Parameter, OrderedDict or types allowlisted .* but got (.+)",
+)
 _TORCH_ADVICE = ("Weights only load failed", "Please file", "WeightsUnpickler error", "Check the")
 
 
-def _unsafe_reason(error: pickle.UnpicklingError) -> str | None:
-    lines = str(error).splitlines()
-    found = next((line for line in lines if any(m in line for m in _UNSAFE_MARKERS)), None)
-    return None if found is None else found.strip()[:300]
+def _unsafe_reason(error: BaseException) -> str | None:
+    """The global or callable the file would run, when ``weights_only`` refused it as unsafe."""
+    text = str(error)
+    for pattern in _UNSAFE_PATTERNS:
+        found = re.search(pattern, text)
+        if found:
+            return found.group(1).strip().rstrip(".")[:200]
+    return None
 
 
 def _unreadable(path: Path, error: BaseException) -> ValueError:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from seg_f1.runs.io import raise_if_unwritable, written_files
@@ -61,10 +63,9 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            lock.seek(0)
             raise RunDirInUse(
-                f"{run_dir} is in use by another run ({lock.read().strip() or 'unknown pid'}); "
-                "wait for it to finish, or give this run its own hydra.run.dir"
+                f"{run_dir} is in use by another run that is still alive ({_holder(lock)}); wait "
+                "for it to finish or stop it, or give this run its own hydra.run.dir"
             ) from None
         if not continues and holds_run(run_dir):
             raise RunDirTaken(
@@ -72,6 +73,19 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
                 "ckpt_path=last), or start this one in a new directory (another hydra.run.dir)"
             )
         lock.truncate(0)
-        lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        started = datetime.now().astimezone().isoformat(timespec="seconds")
+        lock.write(f"pid {os.getpid()} on host {socket.gethostname()}, started {started}\n")
         lock.flush()
         yield
+
+
+def _holder(lock, wait_s: float = 1.0) -> str:
+    """Who holds the lock, as it wrote itself into the file (``pid 123 on host node7, started
+    ...``); a run that has just taken the lock gets ``wait_s`` to write it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        lock.seek(0)
+        holder = lock.read().strip()
+        if holder or time.monotonic() > deadline:
+            return holder or f"its pid and host are not in {lock.name} yet"
+        time.sleep(0.05)
