@@ -166,3 +166,17 @@ def test_a_tracker_that_dies_mid_run_is_warned_once_and_training_goes_on(
     f1 = [row.split(",")[header.index("val/f1")] for row in rows[1:]]
     assert len([value for value in f1 if value]) == 3  # every epoch, after the server died too
     assert after_kill < 120, f"{after_kill:.1f} s after the server died"
+
+
+def test_the_sweep_report_says_why_a_study_whose_database_is_down_is_missing(tmp_path):
+    from omegaconf import OmegaConf
+
+    from seg_f1.sweeps.study import SWEEPER, study_of
+
+    storage = f"postgresql+psycopg://seg@127.0.0.1:{free_port()}/optuna"
+    sweeper = {"_target_": SWEEPER, "storage": storage, "study_name": "s", "timeout_s": 2}
+    OmegaConf.save({"hydra": {"sweeper": sweeper}}, tmp_path / "multirun.yaml")
+    study, _, why_not = study_of(tmp_path)
+    assert study is None
+    assert why_not.startswith(f"hydra.sweeper.storage in {tmp_path / 'multirun.yaml'}={storage}")
+    assert "did not answer within 2 s" in why_not
