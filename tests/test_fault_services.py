@@ -144,7 +144,7 @@ def test_a_tracker_that_dies_mid_run_is_warned_once_and_training_goes_on(
     try:
         cfg = compose_cfg(
             "logger=mlflow", f"logger.mlflow.tracking_uri=http://127.0.0.1:{port}",
-            "logger.mlflow.timeout_s=2", "trainer.max_epochs=3",
+            "logger.mlflow.timeout_s=30", "trainer.max_epochs=3",  # a loaded machine's server
             f"+callbacks.stop_server._target_={__name__}.StopServer",
             f"+callbacks.stop_server.pid={server.pid}", f"+callbacks.stop_server.port={port}",
         )  # fmt: skip
