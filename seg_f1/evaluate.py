@@ -4,6 +4,11 @@ original resolution and with flip test-time augmentation.
 
 ``python -m seg_f1.evaluate ckpt_path=<ckpt> data=<dataset> [split=test] [tta=flip]
 [eval_at_original_size=true]``
+
+A file that cannot be read safely (more pixels than ``data.max_pixels``, damaged, a container
+Pillow and OpenCV do not know) is left out with a warning naming it and counted in the title of
+the table; ``strict=true`` makes it an error. A pair that reads but is wrong (a mask that does not
+fit its photo) follows ``data.on_bad_sample``, as in training.
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig
 from rich.console import Console
 
 from seg_f1 import CONF_DIR, counted
 from seg_f1.inference.model import load_model
+from seg_f1.inference.photos import Skips
 from seg_f1.inference.scoring import check_classes, evaluate_samples
 from seg_f1.metrics import summary_rows
 from seg_f1.report.files import save_text
 from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
+from seg_f1.runs.checkpoints import save_torch
 from seg_f1.runs.directory import announced, hydra_run_dir
 
 log = logging.getLogger(__name__)
@@ -33,15 +39,21 @@ def run(cfg: DictConfig) -> dict:
     datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
     check_classes(model.class_names, datamodule.class_names, cfg.ckpt_path)
     datamodule.prepare_data()
+    skips = Skips(bool(cfg.get("strict", False)))
+    datamodule.on_unreadable = skips.skip
     samples = datamodule.checked_samples(cfg.split)
+    at_setup = len(skips.files)
     confmat = evaluate_samples(
         model, recipe, samples, model.class_names, datamodule.ignore_index, cfg.tta,
         cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size, cfg.progress,
+        skips, datamodule.max_pixels,
     )  # fmt: skip
     rows = summary_rows(confmat, model.class_names)
+    scored = len(samples) - (len(skips.files) - at_setup)
     title = (
-        f"{cfg.split}: {counted(len(samples), 'image')}, tta={cfg.tta}, "
-        f"{'original' if cfg.eval_at_original_size else 'model'} size"
+        f"{cfg.split}: {counted(scored, 'image')}"
+        + (f" ({skips.summary()})" if skips.files else "")
+        + f", tta={cfg.tta}, {'original' if cfg.eval_at_original_size else 'model'} size"
     )
     table = record_table(rows, title)
     Console().print(rich_table(table))
@@ -49,9 +61,9 @@ def run(cfg: DictConfig) -> dict:
     save_text(f"# {title}\n\nCheckpoint: {cfg.ckpt_path}\n\n" + markdown(table),
               out / "evaluation.md")  # fmt: skip
     save_text(csv_text(table), out / "evaluation.csv")
-    torch.save(confmat, out / "confusion.pt")
+    save_torch(confmat, out / "confusion.pt")
     log.info("wrote %s, evaluation.csv and confusion.pt beside it", out / "evaluation.md")
-    return {"mean_f1": rows[-1]["f1"], "rows": rows, "confusion": confmat}
+    return {"mean_f1": rows[-1]["f1"], "rows": rows, "confusion": confmat, "skipped": skips.files}
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")

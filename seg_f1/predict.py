@@ -2,10 +2,14 @@
 
 ``python -m seg_f1.predict ckpt_path=<ckpt> input=<image|folder> output=<folder> [overlay=true]``
 writes ``<name>_mask.png`` (class indices) and ``<name>_overlay.png`` per image, keeping the
-input folder's sub-folders, and ``legend.png`` with the overlays' class colours. With
-``backend=onnx onnx_model=<file.onnx>`` an export of ``seg_f1.export`` runs through onnxruntime and
-no torch checkpoint is needed. Unreadable files are skipped with a warning that names them. A
-non-empty output folder is refused unless ``overwrite=true``; one inside the input is not read.
+input folder's sub-folders, and ``legend.png`` with the overlays' class colours. An animated
+GIF/WebP/PNG or a multi-page TIFF gives ``<name>_frame<k>_mask.png`` per frame (``frames=all``,
+the default) or its first frame alone (``frames=first``). With ``backend=onnx
+onnx_model=<file.onnx>`` an export of ``seg_f1.export`` runs through onnxruntime and no torch
+checkpoint is needed. A file that cannot be read safely (over ``max_pixels``, unreadable, an
+unknown container) is skipped with a warning that names it and counted in the summary;
+``strict=true`` makes it an error. A non-empty output folder is refused unless
+``overwrite=true``; one inside the input is not read.
 """
 
 from __future__ import annotations
@@ -18,8 +22,18 @@ from omegaconf import DictConfig
 from rich.progress import track
 
 from seg_f1 import CONF_DIR, counted
+from seg_f1.data.images import FRAMES, MAX_PIXELS
 from seg_f1.inference.parse import load_backend, predict_masks
-from seg_f1.inference.photos import batches, check_output, input_files, readable, save_png
+from seg_f1.inference.photos import (
+    INPUT_SUFFIXES,
+    Skips,
+    batches,
+    check_output,
+    input_files,
+    listed,
+    readable,
+    save_png,
+)
 from seg_f1.report.figures import legend_figure
 from seg_f1.report.files import save_figure
 from seg_f1.report.palette import overlay
@@ -32,32 +46,43 @@ def run(cfg: DictConfig) -> list[Path]:
     """Parse every readable image; returns the mask files written."""
     if cfg.batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    if cfg.get("frames", "all") not in FRAMES:
+        raise ValueError(f"frames={cfg.frames!r}: expected one of {FRAMES}")
     output = Path(cfg.output).expanduser()
-    files, base = input_files(Path(cfg.input).expanduser(), output)
+    files, base, others = input_files(Path(cfg.input).expanduser(), output)
     check_output(output, cfg.overwrite)
     model, recipe = load_backend(cfg)
     if cfg.overlay:
         save_figure(legend_figure(model.class_names), output / "legend.png")
-    written = []
-    steps = batches(readable(files), cfg.batch_size)
+    written, parsed, parsed_names, skips = [], set(), set(), Skips(cfg.get("strict", False))
+    frames = readable(files, skips, cfg.get("max_pixels", MAX_PIXELS), cfg.get("frames", "all"))
     total = -(-len(files) // cfg.batch_size)
-    for batch in track(steps, total=total, description="predicting", disable=not cfg.progress):
-        masks = predict_masks(model, recipe, [image for _, image in batch])
-        for (path, image), mask in zip(batch, masks, strict=True):
+    for batch in track(
+        batches(frames, cfg.batch_size), total=total, description="predicting",
+        disable=not cfg.progress,
+    ):  # fmt: skip
+        masks = predict_masks(model, recipe, [image for _, _, image in batch])
+        for (path, frame, image), mask in zip(batch, masks, strict=True):
             stem = output / path.relative_to(base).with_suffix("")
-            save_png(mask, stem.with_name(stem.name + "_mask.png"))
+            name = stem.with_name(stem.name + frame + "_mask.png")
+            if name in parsed_names:
+                raise ValueError(f"{path} would write {name} a second time; rename the file")
+            save_png(mask, name)
             if cfg.overlay:
                 save_png(
                     overlay(image, mask, model.class_names),
-                    stem.with_name(stem.name + "_overlay.png"),
+                    stem.with_name(stem.name + frame + "_overlay.png"),
                 )
-            written.append(stem.with_name(stem.name + "_mask.png"))
-    log.info(
-        "wrote %s to %s (%s skipped)",
-        counted(len(written), "mask"),
-        output,
-        counted(len(files) - len(written), "file"),
-    )
+            written.append(name)
+            parsed_names.add(name)
+            parsed.add(path)
+    log.info("wrote %s for %d of %s to %s%s", counted(len(written), "mask"), len(parsed),
+             counted(len(files), "image file"), output,
+             f"; {skips.summary()}" if skips.files else "")  # fmt: skip
+    if others:
+        suffixes = ", ".join(INPUT_SUFFIXES)
+        log.info("left %s that are not images by their suffix (%s): %s",
+                 counted(len(others), "file"), suffixes, listed(others))  # fmt: skip
     return written
 
 

@@ -33,7 +33,9 @@ from seg_f1.runs.directory import claimed
 from seg_f1.runs.results import RunRecord, is_first_process, run_objective
 from seg_f1.runs.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
 from seg_f1.runs.resume_config import check_continued_config
-from seg_f1.runs.tracking import log_config, publish_run
+from seg_f1.runs.services import check_trackers
+from seg_f1.runs.tracking import log_config, lost_trackers, publish_run
+from seg_f1.sweeps.pruning import check_pruning_storage
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ def fit_and_test(
     cfg: DictConfig, record: RunRecord, ckpt_path: str | None, resume_from_step: int | None
 ) -> None:
     check_train_config(cfg)
+    check_services(cfg)
     precision = resolve_precision(
         cfg.trainer.get("precision"), cfg.trainer.get("accelerator", "auto")
     )
@@ -121,9 +124,18 @@ def fit_and_test(
         publish_run(trainer, cfg, best)
     record.observe(trainer, module, best)
     record.data["precision"] = str(trainer.precision)
+    if lost := lost_trackers(trainer.loggers):
+        record.data["trackers_lost"] = lost
     throughput = next((c for c in trainer.callbacks if isinstance(c, Throughput)), None)
     if throughput is not None and throughput.summary is not None:
         record.data["throughput"] = throughput.summary
+
+
+def check_services(cfg: DictConfig) -> None:
+    """The trackers and the sweep's storage answer, or the run ends now, before any data is
+    read or generated, naming the key to fix (``seg_f1.runs.services``)."""
+    check_trackers(cfg.get("logger"))
+    check_pruning_storage(cfg.get("callbacks"))
 
 
 def build_datamodule(cfg: DictConfig) -> FaceParsingDataModule:

@@ -11,6 +11,7 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
+from lightning.pytorch.loggers import MLFlowLogger
 from PIL import Image
 
 from seg_f1.callbacks.replay import newest_training_run, project_root, replay
@@ -72,8 +73,8 @@ def test_logger_many_builds_csv_tensorboard_and_mlflow(compose_cfg, tmp_path):
     cfg = compose_cfg("logger=many")
     loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
     kinds = sorted(type(logger).__name__ for logger in loggers)
-    assert kinds == ["MLFlowLogger", "ResumableCSVLogger", "TensorBoardLogger"]
-    mlflow = next(logger for logger in loggers if type(logger).__name__ == "MLFlowLogger")
+    assert kinds == ["GuardedMLFlowLogger", "ResumableCSVLogger", "TensorBoardLogger"]
+    mlflow = next(logger for logger in loggers if isinstance(logger, MLFlowLogger))
     mlflow.log_metrics({"val/f1": 0.5}, step=0)
     history = mlflow.experiment.get_metric_history(mlflow.run_id, "val/f1")
     assert [m.value for m in history] == [0.5] and (tmp_path / "mlflow.db").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 
 import pytest
 from omegaconf import OmegaConf
@@ -11,7 +12,8 @@ from omegaconf import OmegaConf
 from seg_f1.runs.results import run_objective
 
 
-def test_a_failed_write_of_the_failure_record_reports_it_on_stderr(tmp_path, capsys):
+def test_a_failed_write_of_the_failure_record_reports_it_on_stderr(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     cfg = OmegaConf.create({"optimized_metric": "val/f1", "seed": 1})
     run_dir = tmp_path / "run"
 
@@ -26,6 +28,7 @@ def test_a_failed_write_of_the_failure_record_reports_it_on_stderr(tmp_path, cap
     assert f"could not write {run_dir / 'result.json'}" in err
     record = json.loads(err[err.index("{") :])
     assert record["status"] == "failed" and record["error"].startswith("RuntimeError: boom")
+    assert f"it was written to {tmp_path / 'tmp' / 'seg_f1-records'}" in err
 
 
 def test_a_pruned_stop_survives_pickling():

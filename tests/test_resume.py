@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import signal
 import subprocess
@@ -100,6 +101,8 @@ def test_signal_during_training_leaves_a_loadable_last_ckpt(tmp_path, data_dir, 
     process.send_signal(signum)
     assert process.wait(timeout=120) == 1
     assert "stopped by a signal" in process.stderr.read()
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "interrupted" and "stopped by a signal" in result["error"]
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] > step_before["global_step"]
     assert checkpoint["epoch"] < 99

@@ -99,7 +99,8 @@ def test_a_concurrent_run_is_stopped_and_a_killed_ones_directory_is_taken_over(
         while not (tmp_path / "checkpoints" / "last.ckpt").is_file():
             assert first.poll() is None and time.time() < deadline, "the first run never saved"
             time.sleep(0.1)
-        with pytest.raises(RuntimeError, match=rf"in use by another run \(pid {first.pid}\b"):
+        alive = rf"in use by another run that is still alive \(pid {first.pid} on host "
+        with pytest.raises(RuntimeError, match=alive):
             train(compose_cfg("ckpt_path=last", "test=false"))
     finally:
         first.send_signal(signal.SIGKILL)

@@ -8,7 +8,6 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 import optuna  # the sweep extra: make test installs it, so missing is a failure, not a skip
 import pytest
 from conftest import ROOT, TINY, run_env
+from faults import free_port
 
 from seg_f1.runs.results import read_result
 from seg_f1.sweeps.report import report
@@ -45,12 +45,6 @@ def postgres_bin() -> Path:
     if not found:
         pytest.fail("no PostgreSQL under /usr/lib/postgresql: run `make postgres` (apt postgresql)")
     return found[-1].parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -3,63 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import struct
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY, run_env
+from conftest import ROOT, TINY
+from faults import free_port, mlflow_env, serve_mlflow, stop
 
 from seg_f1.training import train
 
-START_S = 300  # a loaded 2-core machine needs minutes to import and migrate
 REPORTS = {"curves.png", "per_class_f1.png", "confusion.png", "predictions.png", "diagnosis.md"}
-
-
-def no_mlflow_env() -> dict[str, str]:
-    return {k: v for k, v in run_env().items() if not k.startswith("MLFLOW_")}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def serve_mlflow(store_uri: str, port: int, log: Path) -> subprocess.Popen:
-    """``mlflow server`` on loopback; fails the test with its stderr if it never answers."""
-    mlflow = Path(sys.executable).parent / "mlflow"
-    command = [str(mlflow), "server", "--backend-store-uri", store_uri, "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1"]  # fmt: skip
-    server = subprocess.Popen(command, env=no_mlflow_env(), stdout=log.open("w"),
-                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return server
-        except OSError:
-            time.sleep(1)
-    stop(server)
-    pytest.fail(f"mlflow server did not answer on port {port} in {START_S} s:\n{log.read_text()}")
-
-
-def stop(server: subprocess.Popen) -> None:
-    """The server and its workers (one process group)."""
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
 
 
 def get_json(url: str) -> dict:
@@ -76,9 +32,7 @@ def test_mlflow_sweep_shares_one_sqlite_experiment_readable_and_served(tmp_path,
     overrides = [*TINY, "trainer.max_epochs=2", f"paths.data_dir={data_dir}",
                  f"paths.root_dir={root}", "logger=mlflow", "seed=1,2"]  # fmt: skip
     command = [sys.executable, str(ROOT / "train.py"), "-m", *overrides]
-    done = subprocess.run(
-        command, cwd=elsewhere, env=no_mlflow_env(), capture_output=True, text=True
-    )
+    done = subprocess.run(command, cwd=elsewhere, env=mlflow_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
     assert list(elsewhere.iterdir()) == []  # no ./mlruns, ./outputs or ./data where it started
 

@@ -75,6 +75,9 @@ class OptunaSweeperConfig:
     heartbeat_interval: int = 60
     grace_period: int = 180
     max_retry: int | None = 3  # requeues of one trial whose workers keep dying
+    # seconds a database server may take to accept a connection; the storage is checked once
+    # before the first trial, and a server that is down or a malformed URL ends the sweep at once
+    timeout_s: float = 10.0
 
 
 def register() -> None:

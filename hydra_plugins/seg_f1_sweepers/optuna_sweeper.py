@@ -37,7 +37,7 @@ from seg_f1.sweeps.heartbeat import (
     beat,
     fail_stale_trials,
 )
-from seg_f1.sweeps.study import absolute_url, open_storage, retried, trial_id
+from seg_f1.sweeps.study import absolute_url, check_storage, open_storage, retried, trial_id
 from seg_f1.sweeps.workers import check_one_device, slot_counts
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class OptunaSweeper(Sweeper):
         heartbeat_interval: int,
         grace_period: int,
         max_retry: int | None,
+        timeout_s: float = 10.0,
     ) -> None:
         if direction not in ("maximize", "minimize"):
             raise ValueError(
@@ -71,6 +72,7 @@ class OptunaSweeper(Sweeper):
         self.params = dict(params or {})
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.on_stale = RetryInterrupted(max_retry)
+        self.timeout_s = timeout_s
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -111,13 +113,16 @@ class OptunaSweeper(Sweeper):
         log.info("study %s has its %d finished trials", self.study_name, self.n_trials)
 
     def open_study(self) -> tuple[Any, Any]:
-        """The storage and the study, created by whichever worker comes first."""
+        """The storage and the study, created by whichever worker comes first; a storage that
+        is down or malformed is named at once (``check_storage``), not retried."""
+        check_storage(self.storage_url, self.timeout_s)
         storage = retried(
             lambda: open_storage(
                 self.storage_url,
                 heartbeat_interval=self.heartbeat_interval,
                 grace_period=self.grace_period,
                 on_stale=self.on_stale,
+                timeout_s=self.timeout_s,
             ),
             f"opening {self.storage_url}",
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import albumentations as A
@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Sampler
 from seg_f1.data.batch_augment import BatchAugment, BatchTransform
 from seg_f1.data.dataset import FaceParsingDataset
 from seg_f1.data.folder import check_root
+from seg_f1.data.images import MAX_PIXELS
 from seg_f1.data.transforms import swap_lut
 from seg_f1.data.validation import check_options, validate_split
 
@@ -50,6 +51,8 @@ class FaceParsingDataModule(L.LightningDataModule):
     checked here so a typo fails first. ``validate`` (full|sample|off) checks each split's files
     at setup, and ``on_bad_sample`` (raise|skip) says what a bad file does. ``mask_size``
     (scaled|any) says which masks may differ in size from their image (``check_mask_size``).
+    ``max_pixels``: a file whose header promises more pixels is refused before it is decoded
+    (a decompression bomb), as a bad file.
 
     ``augment`` lists training-only steps in order: albumentations transforms run in the loader
     (``augment_in_loader``), ``BatchTransform`` steps after them on the model's device, a batch
@@ -83,6 +86,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         on_bad_sample: str = "raise",
         mask_size: str = "scaled",
         augment_on: str = "auto",
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         super().__init__()
         if augment_on not in AUGMENT_PLACES:
@@ -94,6 +98,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         if root is not None:
             check_root(root)
         self.validate, self.on_bad_sample, self.mask_size = validate, on_bad_sample, mask_size
+        self.max_pixels = max_pixels
         self.source = source
         self.class_names = list(classes)
         self.flip_pairs = [list(pair) for pair in flip_pairs]
@@ -114,6 +119,8 @@ class FaceParsingDataModule(L.LightningDataModule):
         self.prefetch_factor = prefetch_factor if num_workers > 0 else None
         self.datasets: dict[str, FaceParsingDataset] = {}
         self._checked: dict[str, list] = {}
+        # called with a file that cannot be read safely instead of on_bad_sample (evaluate's rule)
+        self.on_unreadable: Callable[[Path, str], None] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -138,7 +145,7 @@ class FaceParsingDataModule(L.LightningDataModule):
                 self.datasets[split] = FaceParsingDataset(
                     self.checked_samples(split), self.image_size, augment,
                     num_classes=self.num_classes, ignore_index=self.ignore_index,
-                    mask_size=self.mask_size,
+                    mask_size=self.mask_size, max_pixels=self.max_pixels,
                 )  # fmt: skip
                 log.info(
                     "%s split: %d images from %s", split, len(self.datasets[split]), self.data_root
@@ -155,7 +162,8 @@ class FaceParsingDataModule(L.LightningDataModule):
         if split not in self._checked:
             self._checked[split] = validate_split(
                 self.source.samples(split), split, self.num_classes, self.ignore_index,
-                self.validate, self.on_bad_sample, self.mask_size,
+                self.validate, self.on_bad_sample, self.mask_size, self.max_pixels,
+                self.on_unreadable,
             )  # fmt: skip
         return self._checked[split]
 

@@ -11,17 +11,18 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from seg_f1.data.folder import Sample
-from seg_f1.data.images import read_photo
+from seg_f1.data.images import MAX_PIXELS, UNREADABLE, open_image, read_photo, refused
 
 INDEX_MASK_MODES = ("L", "P", "I", "I;16")
 
 
-def open_mask(path) -> Image.Image:
-    """Open a mask lazily, rejecting anything that is not a one-channel index image."""
+def open_mask(path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open a mask lazily, rejecting anything that is not a one-channel index image, or larger
+    than ``max_pixels``."""
     try:
-        mask = Image.open(path)
-    except (OSError, ValueError, SyntaxError) as error:
-        raise ValueError(f"{path}: cannot read mask ({error})") from error
+        mask = open_image(path, max_pixels, what="mask")
+    except UNREADABLE as error:  # a file Pillow does not know
+        raise refused(path, error, "mask") from error
     if mask.mode not in INDEX_MASK_MODES:
         mask.close()
         raise ValueError(
@@ -31,13 +32,13 @@ def open_mask(path) -> Image.Image:
     return mask
 
 
-def read_mask(path) -> np.ndarray:
+def read_mask(path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An index mask: one channel, one class index per pixel, as uint8."""
-    with open_mask(path) as mask:
+    with open_mask(path, max_pixels) as mask:
         try:
             values = np.asarray(mask)
-        except (OSError, ValueError, SyntaxError) as error:
-            raise ValueError(f"{path}: cannot read mask ({error})") from error
+        except UNREADABLE as error:
+            raise refused(path, error, "mask") from error
     if values.dtype != np.uint8 and values.size:
         _check_fits_8_bits(values, path)
     return values.astype(np.uint8)
@@ -74,12 +75,16 @@ def check_mask_size(
 
 
 def read_fitting_photo(
-    sample: Sample, mask_hw: tuple[int, int], image_size: int, mask_size: str = "scaled"
+    sample: Sample,
+    mask_hw: tuple[int, int],
+    image_size: int,
+    mask_size: str = "scaled",
+    max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
     """The sample's photo, decoded at reduced scale where it is much larger than
     ``image_size``; its mask's size is checked against the full displayed size, which the
     reduced decode no longer shows."""
-    image, full_size = read_photo(sample.image, min_side=image_size)
+    image, full_size = read_photo(sample.image, min_side=image_size, max_pixels=max_pixels)
     check_mask_size(full_size, mask_hw, sample, mask_size)
     return image
 
@@ -121,7 +126,8 @@ class FaceParsingDataset(Dataset):
 
     With ``num_classes`` set, every mask read is checked, so a bad value stops training with the
     file's name even when setup-time validation was off or only sampled; so is its size against
-    its image's (``mask_size``, see ``check_mask_size``).
+    its image's (``mask_size``, see ``check_mask_size``). Files over ``max_pixels`` are refused
+    before they are decoded.
     """
 
     def __init__(
@@ -132,9 +138,11 @@ class FaceParsingDataset(Dataset):
         num_classes: int | None = None,
         ignore_index: int = 255,
         mask_size: str = "scaled",
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         self.samples = list(samples)
         self.mask_size = mask_size
+        self.max_pixels = max_pixels
         self.image_size = image_size
         self.augment = augment
         self.num_classes = num_classes
@@ -160,10 +168,12 @@ class FaceParsingDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
-        mask = read_mask(sample.mask)
+        mask = read_mask(sample.mask, self.max_pixels)
         if self.num_classes is not None:
             check_mask_values(mask, self.num_classes, self.ignore_index, sample.mask)
-        image = read_fitting_photo(sample, mask.shape[:2], self.image_size, self.mask_size)
+        image = read_fitting_photo(
+            sample, mask.shape[:2], self.image_size, self.mask_size, self.max_pixels
+        )
         image, mask = resize_pair(image, mask, self.image_size)
         if self.augment is not None:
             image, mask = self._augmented(image, mask)

@@ -1,13 +1,133 @@
-"""Photos read the way a viewer shows them, as 8-bit RGB, decoded no larger than the model needs."""
+"""Photos read the way a viewer shows them, as 8-bit RGB, decoded no larger than the model needs,
+and never larger than a pixel limit: a file whose header promises more pixels than
+``max_pixels`` (a decompression bomb: a few KiB that would decode to gigabytes) is refused
+before any pixel is decoded, naming the file."""
 
 from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+log = logging.getLogger(__name__)
+
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 ORIENTATION_TAG = 0x0112
+MAX_PIXELS = 89_478_485  # Pillow's own default warning limit: a 9459 x 9459 photo, 256 MiB as RGB
+FRAMES = ("all", "first")  # of an animated GIF/WebP/PNG or a multi-page TIFF
+# formats whose frames are pictures of their own (a phone's MPO JPEG holds a preview as frame 2)
+MULTI_FRAME_FORMATS = ("GIF", "PNG", "WEBP", "TIFF")
+TOLD_FILES = 5  # files named for holding several frames; the rest are counted once
+UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+_PILLOW_LIMIT = threading.Lock()
+_told_first_frame: set[str] = set()
+
+
+class UnreadableImage(ValueError):
+    """A file that cannot be read safely: damaged, in a container Pillow and OpenCV do not know,
+    or over the pixel limit. Not a file that reads but is wrong (an RGB mask, say)."""
+
+
+class ImageRefused(UnreadableImage):
+    """A file with more pixels than the limit allows, refused before it is decoded."""
+
+
+@contextmanager
+def pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow warns above its ``MAX_IMAGE_PIXELS`` and refuses twice that; seg_f1 checks
+    ``max_pixels`` itself, so Pillow's warning is silenced, and its limit lifted (under a lock)
+    only for a ``max_pixels`` above Pillow's refusal."""
+    limit = Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if limit is None or max_pixels <= 2 * limit:
+            yield
+            return
+        with _PILLOW_LIMIT:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            try:
+                yield
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+
+
+def check_pixels(path, sizes: list[tuple[int, int]], max_pixels: int) -> None:
+    """Refuse a file whose frames to be read hold more than ``max_pixels`` pixels together."""
+    total = sum(width * height for width, height in sizes)
+    if total > max_pixels:
+        width, height = sizes[0]
+        frames = f" x {len(sizes)} frames" if len(sizes) > 1 else ""
+        raise ImageRefused(
+            f"{path}: too large to read safely ({width}x{height}{frames} = {total:,} pixels, "
+            f"over max_pixels={max_pixels:,}); raise max_pixels (data.max_pixels for a dataset) "
+            "if you trust the file"
+        )
+
+
+def refused(path, error: BaseException, what: str = "image") -> UnreadableImage:
+    """The error for a file Pillow could not open or decode, naming it."""
+    if isinstance(error, UnreadableImage):
+        return error
+    if isinstance(error, Image.DecompressionBombError):
+        return ImageRefused(
+            f"{path}: too large to read safely ({error}); raise max_pixels (data.max_pixels for "
+            "a dataset) if you trust the file"
+        )
+    return UnreadableImage(f"{path}: cannot read {what} ({error})")
+
+
+def open_image(path, max_pixels: int = MAX_PIXELS, what: str = "image") -> Image.Image:
+    """Pillow's lazy open (the header only), refused over ``max_pixels``; a file Pillow does
+    not know raises ``UnidentifiedImageError``, any other failure a ``ValueError`` naming it."""
+    try:
+        with pixel_limit(max_pixels):
+            image = Image.open(path)
+    except UnidentifiedImageError:
+        raise
+    except UNREADABLE as error:
+        raise refused(path, error, what) from error
+    try:
+        check_pixels(path, [image.size], max_pixels)
+    except ImageRefused:
+        image.close()
+        raise
+    return image
+
+
+def read_frames(
+    path, max_pixels: int = MAX_PIXELS, frames: str = "all"
+) -> tuple[list[np.ndarray], int]:
+    """The frames of an animated GIF, WebP or PNG, or the pages of a multi-page TIFF, as
+    ``read_image`` reads a photo: every one (``frames=all``) or the first; and how many the
+    file holds. ``max_pixels`` counts the frames read together."""
+    if frames not in FRAMES:
+        raise ValueError(f"frames={frames!r}: expected one of {FRAMES}")
+    try:
+        image = open_image(path, max_pixels)
+    except UnidentifiedImageError as error:
+        return [_read_with_opencv(path, error, max_pixels)], 1
+    with image, pixel_limit(max_pixels):
+        try:
+            count = frame_count(image)
+            taken = range(count if frames == "all" else 1)
+            sizes = []
+            for index in taken:
+                image.seek(index)
+                sizes.append(image.size)
+            check_pixels(path, sizes, max_pixels)
+            out = []
+            for index in taken:
+                image.seek(index)
+                out.append(_rgb(ImageOps.exif_transpose(image)))
+            return out, count
+        except UNREADABLE as error:
+            raise refused(path, error) from error
 
 
 def read_image(path, min_side: int | None = None) -> np.ndarray:
@@ -21,18 +141,20 @@ def read_image(path, min_side: int | None = None) -> np.ndarray:
     return read_photo(path, min_side)[0]
 
 
-def read_photo(path, min_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+def read_photo(
+    path, min_side: int | None = None, max_pixels: int = MAX_PIXELS
+) -> tuple[np.ndarray, tuple[int, int]]:
     """``read_image``, and the photo's displayed (height, width) at full resolution, which a
-    reduced decode no longer shows but a mask's size is checked against."""
+    reduced decode no longer shows but a mask's size is checked against. A file of several
+    frames gives its first (the one a mask labels), and says so once."""
     try:
-        image = Image.open(path)
+        image = open_image(path, max_pixels)
     except UnidentifiedImageError as error:
-        pixels = _read_with_opencv(path, error)
+        pixels = _read_with_opencv(path, error, max_pixels)
         return pixels, pixels.shape[:2]
-    except (OSError, ValueError, SyntaxError) as error:
-        raise ValueError(f"{path}: cannot read image ({error})") from error
     with image:
         try:
+            _tell_first_frame(path, image)
             full_size = displayed_size(image)
             if min_side is not None:
                 reduced = _reduced_jpeg_with_opencv(path, image, min_side)
@@ -41,8 +163,29 @@ def read_photo(path, min_side: int | None = None) -> tuple[np.ndarray, tuple[int
                 image.draft("RGB", (min_side, min_side))
             ImageOps.exif_transpose(image, in_place=True)
             return _rgb(image), full_size
-        except (OSError, ValueError, SyntaxError) as error:  # truncated, corrupt
-            raise ValueError(f"{path}: cannot read image ({error})") from error
+        except UNREADABLE as error:  # truncated, corrupt
+            raise refused(path, error) from error
+
+
+def frame_count(image: Image.Image) -> int:
+    """The frames of an animation or the pages of a TIFF; 1 for anything else."""
+    multi = image.format in MULTI_FRAME_FORMATS and getattr(image, "is_animated", False)
+    return image.n_frames if multi else 1
+
+
+def _tell_first_frame(path, image: Image.Image) -> None:
+    """A dataset photo of several frames gives its first: said for the first few such files."""
+    if str(path) in _told_first_frame or len(_told_first_frame) > TOLD_FILES:
+        return
+    count = frame_count(image)
+    if count == 1:
+        return
+    _told_first_frame.add(str(path))
+    if len(_told_first_frame) > TOLD_FILES:
+        log.warning("more files hold several frames; each gives its first, not named again")
+        return
+    log.warning("%s holds %d frames; only the first is read (the one its mask labels)",
+                path, count)  # fmt: skip
 
 
 REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
@@ -96,12 +239,15 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
-def _read_with_opencv(path, pillow_error: Exception) -> np.ndarray:
+def _read_with_opencv(path, pillow_error: Exception, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Formats Pillow does not know (Radiance .hdr, for one); float images are taken as 0..1.
-    Only those: OpenCV would fill a truncated JPEG with grey and say nothing."""
+    Only those: OpenCV would fill a truncated JPEG with grey and say nothing. OpenCV reads no
+    header alone, so ``max_pixels`` is checked after the decode, which OpenCV's own limit
+    (``CV_IO_MAX_IMAGE_PIXELS``, 2**30 pixels) bounds."""
     image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"{path}: cannot read image ({pillow_error})") from pillow_error
+        raise UnreadableImage(f"{path}: cannot read image ({pillow_error})") from pillow_error
+    check_pixels(path, [image.shape[1::-1]], max_pixels)
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:

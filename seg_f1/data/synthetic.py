@@ -21,7 +21,7 @@ from rich.progress import track
 from seg_f1.data.drawing import GENERATOR_VERSION, make_sample
 from seg_f1.data.folder import Sample, list_pairs
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES
-from seg_f1.runs.io import staging_directory
+from seg_f1.runs.io import raise_if_unwritable, staging_directory
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +102,19 @@ class SyntheticFaces:
         target = self.directory
         if (target / "manifest.json").exists():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise_if_unwritable(target, error)
+            raise
         remove_stale_staging(target.parent)
         staging = staging_directory(target.parent, _staging_prefix())
         try:
             self._write(staging)
             os.replace(staging, target)
-        except OSError:
+        except OSError as error:
             if not (target / "manifest.json").exists():  # another process did not win the race
+                raise_if_unwritable(target, error)  # a full disk: one line naming the folder
                 raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -35,10 +35,24 @@ def metadata(class_names, recipe: InputRecipe, size_multiple: int) -> dict[str, 
     }
 
 
-def read_metadata(path: Path) -> dict[str, str]:
+def open_session(path: Path):
+    """An onnxruntime session on ``path``; a damaged file (a copy that did not finish, another
+    format) is named with what to do, not left as onnxruntime's traceback."""
     import onnxruntime
 
-    props = onnxruntime.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own classes: InvalidProtobuf, Fail, InvalidGraph
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ValueError(
+            f"{path}: not a loadable ONNX model ({type(error).__name__}: {detail}); the file is "
+            "damaged or not ONNX: export it again with python -m seg_f1.export "
+            f"ckpt_path=<checkpoint> output={path}"
+        ) from None
+
+
+def read_metadata(session, path: Path) -> dict[str, str]:
+    props = session.get_modelmeta().custom_metadata_map
     missing = [key for key in REQUIRED if key not in props]
     if missing:
         raise ValueError(
@@ -52,12 +66,11 @@ class OnnxModel:
     """Called like the torch network (a normalised [B, 3, H, W] tensor -> logits)."""
 
     def __init__(self, path: str | Path) -> None:
-        import onnxruntime
-
         path = Path(path).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"model: no such ONNX file {path}")
-        props = read_metadata(path)
+        self.session = open_session(path)
+        props = read_metadata(self.session, path)
         self.class_names: list[str] = json.loads(props["class_names"])
         self.size_multiple = int(props["size_multiple"])
         self.recipe = InputRecipe(
@@ -66,7 +79,6 @@ class OnnxModel:
             tuple(json.loads(props["std"])),
             tuple(tuple(pair) for pair in json.loads(props.get("flip_pairs", "[]"))),
         )
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     def __call__(self, batch: Tensor) -> Tensor:
         images = batch.detach().cpu().numpy().astype(np.float32)

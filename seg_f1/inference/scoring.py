@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from rich.progress import track
 from torch import Tensor
 
-from seg_f1.data.dataset import read_fitting_photo, read_mask, resize_pair
+from seg_f1.data.dataset import check_mask_size, read_mask, resize_pair
+from seg_f1.data.images import MAX_PIXELS, UnreadableImage, read_photo
 from seg_f1.data.transforms import swap_lut
 from seg_f1.inference.model import InputRecipe, to_tensor
+from seg_f1.inference.photos import Skips
 from seg_f1.metrics import ConfusionMatrix
 
 TTA_MODES = ("none", "flip")
@@ -41,9 +43,13 @@ def evaluate_samples(
     batch_size: int = 8,
     mask_size: str = "scaled",
     progress: bool = True,
+    skips: Skips | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> Tensor:
     """The split's accumulated confusion matrix. A mask that does not fit its photo is refused
-    as in training (``mask_size``, see ``check_mask_size``), not resized into a score."""
+    as in training (``mask_size``, see ``check_mask_size``), not resized into a score. A file
+    that cannot be read safely goes to ``skips`` (skipped and counted, or an error when strict);
+    without ``skips`` it raises."""
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     swap = torch.from_numpy(swap_lut(recipe.flip_pairs, class_names)[: len(class_names)]).long()
@@ -52,17 +58,24 @@ def evaluate_samples(
     starts = range(0, len(samples), batch_size)
     what = f"evaluating {len(samples)} images"
     for start in track(starts, description=what, disable=not progress, transient=True):
-        chunk = samples[start : start + batch_size]
-        originals = [read_mask(sample.mask) for sample in chunk]
-        resized = [
-            resize_pair(
-                read_fitting_photo(s, m.shape, recipe.image_size, mask_size), m, recipe.image_size
-            )
-            for s, m in zip(chunk, originals, strict=True)
-        ]
-        probs = probabilities(model, to_tensor([image for image, _ in resized], recipe), swap)
-        for i, (_, small_mask) in enumerate(resized):
-            target = originals[i] if at_original_size else small_mask
+        pairs = []
+        for sample in samples[start : start + batch_size]:
+            try:
+                mask = read_mask(sample.mask, max_pixels)
+                photo, full_size = read_photo(sample.image, recipe.image_size, max_pixels)
+            except UnreadableImage as error:
+                if skips is None:
+                    raise
+                skips.skip(sample.image, error)
+                continue
+            check_mask_size(full_size, mask.shape, sample, mask_size)
+            pairs.append((mask, resize_pair(photo, mask, recipe.image_size)))
+        if not pairs:
+            continue
+        batch = to_tensor([image for _, (image, _) in pairs], recipe)
+        probs = probabilities(model, batch, swap)
+        for i, (original, (_, small_mask)) in enumerate(pairs):
+            target = original if at_original_size else small_mask
             p = probs[i : i + 1]
             if p.shape[-2:] != target.shape:
                 p = F.interpolate(p, size=target.shape, mode="bilinear", align_corners=False)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from seg_f1.data.pixel_counts import ClassCounts, count_pixels
-from seg_f1.runs.checkpoints import load_checkpoint
+from seg_f1.runs.checkpoints import load_checkpoint, save_torch
 from seg_f1.runs.io import fingerprint, write_atomically
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def save_class_weights(
     out_dir.mkdir(parents=True, exist_ok=True)
     pt_path, json_path = out_dir / f"{stem}.pt", out_dir / f"{stem}.json"
     tensor = torch.as_tensor(weights, dtype=torch.float32)
-    write_atomically(pt_path, lambda tmp: torch.save(tensor, tmp))
+    save_torch(tensor, pt_path)
     report = {
         "method": method,
         "num_images": counts.num_images,

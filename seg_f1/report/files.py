@@ -12,7 +12,9 @@ from seg_f1.runs.io import write_atomically
 
 
 def save_bytes(data: bytes, path: Path) -> Path:
-    write_atomically(path, lambda tmp: tmp.write_bytes(data))
+    """A full disk or an unwritable folder raises ``WriteFailed`` naming ``path`` and the bytes
+    it needed; the file already there stays as it was."""
+    write_atomically(path, lambda tmp: tmp.write_bytes(data), needed=len(data))
     return path
 
 

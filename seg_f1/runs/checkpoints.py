@@ -1,4 +1,5 @@
-"""The one way seg_f1 reads a checkpoint or a cached tensor: never through arbitrary pickle.
+"""The one way seg_f1 reads a checkpoint or a cached tensor (never through arbitrary pickle), and
+the one way it writes one (atomically, with a full disk named).
 
 ``torch.load(weights_only=True)`` only rebuilds tensors and plain containers, so a file crafted to
 run code when unpickled is refused instead. Everything seg_f1 and Lightning store in a run's
@@ -8,12 +9,16 @@ without numpy objects, the run config) is plain data, so no class needs allow-li
 
 from __future__ import annotations
 
+import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from seg_f1.runs.io import write_atomically
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> Any:
@@ -28,29 +33,42 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
         raise FileNotFoundError(f"ckpt_path: no such file {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as error:
+    except (pickle.UnpicklingError, RuntimeError) as error:  # torch < 2.4 raised RuntimeError
         reason = _unsafe_reason(error)
         if reason is not None:
             raise ValueError(
                 f"{path}: refused, it needs arbitrary pickle to load, which could run any code "
-                f"(weights_only=True found: {reason}). Only load checkpoints written by seg_f1 "
-                "training, or re-save the weights as a state_dict."
-            ) from error
+                f"(it calls {reason}, which weights_only=True does not allow). A checkpoint "
+                "that needs code to load may be malicious: only load checkpoints written by "
+                "seg_f1 training, or re-save the weights as a state_dict."
+            ) from None
         raise _unreadable(path, error) from error
-    except (EOFError, RuntimeError, OSError, ValueError, zipfile.BadZipFile) as error:
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise _unreadable(path, error) from error
 
 
-# What weights_only=True says about a class or callable outside the allow-list; anything else it
-# refuses (an unknown opcode, say) is a damaged file.
-_UNSAFE_MARKERS = ("Unsupported global", "unrecognized function")
+# How weights_only=True refuses a class or callable outside its allow-list, in torch's current
+# and older wordings (each with the name it refused); anything else it refuses (an unknown
+# opcode, say) is a damaged file.
+_UNSAFE_PATTERNS = (
+    r"unsupported GLOBAL (\S+) whose module \S+ is blocked",  # os, posix, sys, nt (torch >= 2.5)
+    r"Unsupported global: GLOBAL (\S+) was not an allowed global",  # torch >= 2.4
+    r"Unsupported class (\S+)",  # torch 1.13 - 2.3
+    r"Trying to call reduce for unrecognized function (.+)",
+    r"Can only create new object for nn.Parameter or classes allowlisted .* but got (.+)",
+    r"Can only build Tensor, Parameter, OrderedDict or types allowlisted .* but got (.+)",
+)
 _TORCH_ADVICE = ("Weights only load failed", "Please file", "WeightsUnpickler error", "Check the")
 
 
-def _unsafe_reason(error: pickle.UnpicklingError) -> str | None:
-    lines = str(error).splitlines()
-    found = next((line for line in lines if any(m in line for m in _UNSAFE_MARKERS)), None)
-    return None if found is None else found.strip()[:300]
+def _unsafe_reason(error: BaseException) -> str | None:
+    """The global or callable the file would run, when ``weights_only`` refused it as unsafe."""
+    text = str(error)
+    for pattern in _UNSAFE_PATTERNS:
+        found = re.search(pattern, text)
+        if found:
+            return found.group(1).strip().rstrip(".")[:200]
+    return None
 
 
 def _unreadable(path: Path, error: BaseException) -> ValueError:
@@ -62,3 +80,30 @@ def _unreadable(path: Path, error: BaseException) -> ValueError:
         f"{path}: cannot read the checkpoint ({size} bytes; {detail}); it is empty, truncated "
         "(a full disk, a copy that did not finish) or not a torch file"
     )
+
+
+def save_torch(value: Any, path: str | Path, sync: bool = False) -> None:
+    """``torch.save`` into a temporary file beside ``path``, renamed into place. It writes
+    through a Python file, so a full disk surfaces as an ``OSError`` with its errno (torch's own
+    file writer says ``file write failed`` or ``iostream error`` and nothing else), and the
+    error names ``path`` and the bytes it needed. ``sync``: on disk before the rename."""
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(value, handle)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    write_atomically(Path(path), save, needed=tensor_bytes(value))
+
+
+def tensor_bytes(value: Any) -> int:
+    """The bytes of every tensor in a checkpoint: nearly all of its size on disk."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(item) for item in value)
+    return 0

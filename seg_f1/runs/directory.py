@@ -14,11 +14,13 @@ import fcntl
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
-from seg_f1.runs.io import written_files
+from seg_f1.runs.io import raise_if_unwritable, written_files
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "run.lock"
@@ -53,15 +55,19 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
         RunDirTaken: the directory holds a run and this one does not continue it.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / LOCK_FILE, "a+") as lock:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 - closed below, after the run
+    except OSError as error:
+        raise_if_unwritable(run_dir / LOCK_FILE, error)
+        raise
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            lock.seek(0)
             raise RunDirInUse(
-                f"{run_dir} is in use by another run ({lock.read().strip() or 'unknown pid'}); "
-                "wait for it to finish, or give this run its own hydra.run.dir"
+                f"{run_dir} is in use by another run that is still alive ({_holder(lock)}); wait "
+                "for it to finish or stop it, or give this run its own hydra.run.dir"
             ) from None
         if not continues and holds_run(run_dir):
             raise RunDirTaken(
@@ -69,7 +75,8 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
                 "ckpt_path=last), or start this one in a new directory (another hydra.run.dir)"
             )
         lock.truncate(0)
-        lock.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        started = datetime.now().astimezone().isoformat(timespec="seconds")
+        lock.write(f"pid {os.getpid()} on host {socket.gethostname()}, started {started}\n")
         lock.flush()
         yield
 
@@ -92,3 +99,15 @@ def hydra_run_dir() -> Path:
     from hydra.core.hydra_config import HydraConfig
 
     return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _holder(lock, wait_s: float = 1.0) -> str:
+    """Who holds the lock, as it wrote itself into the file (``pid 123 on host node7, started
+    ...``); a run that has just taken the lock gets ``wait_s`` to write it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        lock.seek(0)
+        holder = lock.read().strip()
+        if holder or time.monotonic() > deadline:
+            return holder or f"its pid and host are not in {lock.name} yet"
+        time.sleep(0.05)

@@ -3,15 +3,22 @@
 A run that raises, or whose objective is NaN, is recorded as ``failed`` with its error. Inside a
 multirun the failure is then swallowed (the objective becomes NaN), so one bad trial neither
 stops the sweep nor loses the results of the others; a single run re-raises as before. A run
-stopped by a pruner is recorded as ``pruned`` and :class:`Pruned` reaches the sweeper.
+stopped by a pruner is recorded as ``pruned`` and :class:`Pruned` reaches the sweeper; one
+stopped by Ctrl-C, SIGTERM or SIGHUP as ``interrupted``. The record must never keep saying
+``running`` for a run that ended: when the run folder refuses the file, it is rewritten in place,
+else written under ``<temp dir>/seg_f1-records/``, and always printed to stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -30,10 +37,63 @@ from seg_f1.runs.io import write_atomically
 RESULT_FILE = "result.json"
 
 
+RECORDS_DIR = "seg_f1-records"  # under the temp dir: where a record goes that its folder refused
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # what a scheduler or a closed terminal sends
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
     text = json.dumps(data, indent=2, allow_nan=True) + "\n"
-    write_atomically(path, lambda tmp: tmp.write_text(text))
+    write_atomically(path, lambda tmp: tmp.write_text(text), needed=len(text.encode()))
+
+
+def save_record(path: Path, data: dict[str, Any]) -> Path | None:
+    """Write a run's final record where its readers look, whatever the folder allows: atomically;
+    else over the existing file in place (a folder that refuses new files may still let its
+    files be rewritten, and a full disk the blocks the file already holds); else to
+    :func:`fallback_record`. A record that missed the atomic write is also printed to stderr,
+    naming where it went. Returns where it went, or None."""
+    try:
+        write_json_atomic(path, data)
+        return path
+    except OSError as error:
+        refused = error
+    text = json.dumps(data, indent=2, allow_nan=True) + "\n"
+    where = None
+    with contextlib.suppress(OSError):
+        _rewrite_in_place(path, text.encode())
+        where = path
+    if where is None:
+        fallback = fallback_record(path)
+        with contextlib.suppress(OSError):
+            fallback.parent.mkdir(parents=True, exist_ok=True)
+            fallback.write_text(json.dumps({**data, "run_dir": str(path.parent)}, indent=2))
+            where = fallback
+    went = f"it was written to {where} instead" if where else "it is only here"
+    print(f"seg_f1: could not write {path} ({refused}); {went}. The run's record:\n{text}",
+          file=sys.stderr)  # fmt: skip
+    return where
+
+
+def _rewrite_in_place(path: Path, new: bytes) -> None:
+    """Overwrite an existing file without creating one; put the old bytes back if the new ones
+    do not fit, so readers never meet half a record."""
+    old = path.read_bytes()
+    try:
+        with open(path, "r+b") as handle:
+            handle.write(new)
+            handle.truncate()
+    except OSError:
+        with contextlib.suppress(OSError), open(path, "r+b") as handle:
+            handle.write(old)
+            handle.truncate()
+        raise
+
+
+def fallback_record(path: Path) -> Path:
+    """``<temp dir>/seg_f1-records/<the run folder's absolute path, / as __>.json``."""
+    name = str(Path(path).parent.resolve()).strip("/").replace("/", "__") or "root"
+    return Path(tempfile.gettempdir()) / RECORDS_DIR / f"{name}.json"
 
 
 def read_result(path: Path) -> dict[str, Any]:
@@ -97,8 +157,8 @@ class RunRecord:
 def recorded_run(cfg: DictConfig, output_dir: str | Path) -> Iterator[RunRecord]:
     """Time the block and write ``<output_dir>/result.json`` however it ends.
 
-    ``KeyboardInterrupt`` (which Lightning turns into ``SystemExit``) is recorded as
-    ``interrupted`` and always re-raised: the user asked the whole sweep to stop.
+    ``KeyboardInterrupt`` (which Lightning turns into ``SystemExit``), SIGTERM and SIGHUP are
+    recorded as ``interrupted`` and always re-raised: the user asked the whole sweep to stop.
     """
     record = RunRecord(cfg)
     if not is_first_process():
@@ -107,11 +167,12 @@ def recorded_run(cfg: DictConfig, output_dir: str | Path) -> Iterator[RunRecord]
     path = Path(output_dir) / RESULT_FILE
     record.data["wall_time_parts_s"] = earlier_parts(path)
     start = time.perf_counter()
-    write_json_atomic(path, record.data)
     try:
-        yield record
+        with stopped_by_signals():
+            write_json_atomic(path, record.data)
+            yield record
     except (KeyboardInterrupt, SystemExit) as stop:
-        _finish(record, path, start, "interrupted", type(stop).__name__)
+        _finish(record, path, start, "interrupted", _stop_reason(stop))
         raise
     except Pruned as pruned:
         record.data.update(epochs=pruned.epochs, best=pruned.best)
@@ -172,6 +233,43 @@ def earlier_parts(path: Path) -> list[float]:
     return [float(part) for part in parts or []]
 
 
+class Stopped(SystemExit):
+    """A stop signal arrived outside Lightning's loops (which stop at the next batch)."""
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Stopped` here, so the run ends through ``finally`` and
+    ``except`` blocks (its record written) instead of dying where it stands. Only signals with
+    the default handler, and only in the main thread. Inside ``trainer.fit``/``test`` Lightning
+    puts its own SIGTERM handler before this one and stops at the next batch, writing
+    ``last.ckpt`` first: this handler then leaves SIGTERM to it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        if signum == signal.SIGTERM and signal.getsignal(signum) is not stop:
+            return  # Lightning's handler ran first and stops the loop itself
+        raise Stopped(f"stopped by {signal.Signals(signum).name}")
+
+    previous = {}
+    for name in STOP_SIGNALS:
+        signum = getattr(signal, name)
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            previous[signum] = signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop_reason(stop: BaseException) -> str:
+    message = "" if not stop.args or isinstance(stop.args[0], int) else str(stop)
+    return f"{type(stop).__name__}: {message}" if message else type(stop).__name__
+
+
 def _finish(record: RunRecord, path: Path, start: float, status: str, error: str | None) -> None:
     record.data["status"] = status
     record.data["error"] = error
@@ -180,12 +278,7 @@ def _finish(record: RunRecord, path: Path, start: float, status: str, error: str
     record.data["wall_time_s"] = round(sum(parts), 3)
     if record.data["best"] is not None and not math.isfinite(record.data["best"]):
         record.data["best"] = None
-    try:
-        write_json_atomic(path, record.data)
-    except OSError as error:  # a full disk, a removed folder: the record goes to stderr instead
-        text = json.dumps(record.data, indent=2, allow_nan=True)
-        print(f"seg_f1: could not write {path} ({error}); the run's record:\n{text}",
-              file=sys.stderr)  # fmt: skip
+    save_record(path, record.data)
 
 
 def _describe(error: BaseException) -> str:

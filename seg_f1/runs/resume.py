@@ -29,8 +29,8 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from seg_f1.runs.checkpoints import load_checkpoint
-from seg_f1.runs.io import write_atomically, written_files
+from seg_f1.runs.checkpoints import load_checkpoint, save_torch
+from seg_f1.runs.io import raise_if_unwritable, write_atomically, written_files
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_checkpoint(path, map_location=map_location)
 
     def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
-        def save_synced(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-
-        write_atomically(Path(path), save_synced)
+        """A full disk or an unwritable folder ends in one line naming the file and the bytes
+        it needed (torch's own error names neither); the previous file stays as it was."""
+        save_torch(checkpoint, path, sync=True)
 
 
 def find_checkpoint(run_dir: Path) -> Path:
@@ -130,12 +126,22 @@ class ContinuingWriter(ExperimentWriter):
         in it is deleted, as Lightning's warning would claim: an earlier ``metrics.csv`` is
         continued or kept aside."""
 
-    def _continue(self, previous: Path, keep_before_step: int) -> None:
-        with open(previous, newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = list(reader.fieldnames or [])
-            rows = [row for row in reader if row["step"] and int(row["step"]) < keep_before_step]
+    def save(self) -> None:
+        """Lightning's append, with a full disk or an unwritable folder named in one line."""
+        try:
+            super().save()
+        except OSError as error:
+            raise_if_unwritable(Path(self.metrics_file_path), error)
+            raise
 
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        """Through a temporary file: Lightning's truncates first, so a full disk would lose
+        every row logged so far."""
+        with open(self.metrics_file_path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        self._write_rows(fieldnames, rows)
+
+    def _write_rows(self, header: list[str], rows: list[dict]) -> None:
         def write_rows(tmp: Path) -> None:
             with open(tmp, "w", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=header)
@@ -143,6 +149,13 @@ class ContinuingWriter(ExperimentWriter):
                 writer.writerows(rows)
 
         write_atomically(Path(self.metrics_file_path), write_rows)
+
+    def _continue(self, previous: Path, keep_before_step: int) -> None:
+        with open(previous, newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            rows = [row for row in reader if row["step"] and int(row["step"]) < keep_before_step]
+        self._write_rows(header, rows)
         previous.unlink()
         self.metrics_keys = header
         log.info("continuing %s: kept %d rows before step %d", self.metrics_file_path, len(rows),

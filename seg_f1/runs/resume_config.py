@@ -28,7 +28,7 @@ TRAINED_KEYS = ("seed", "model", "loss", "data", "optimizer", "scheduler", "opti
 # under data: how the files are read, not what they are
 LOADING_KEYS = ("data.num_workers", "data.pin_memory", "data.persistent_workers",
                 "data.prefetch_factor", "data.eval_batch_size", "data.validate",
-                "data.source.num_workers")  # fmt: skip
+                "data.max_pixels", "data.source.num_workers")  # fmt: skip
 # where the files lie: a requeue from another directory, data staged to $TMPDIR
 LOCATION_KEYS = ("paths", "data.root", "data.source.root", "data.source.cache_dir")
 BUDGET_KEYS = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time",

@@ -3,19 +3,34 @@
 Lightning's loggers already receive every metric as it is logged; this module adds what they do
 not know: the whole resolved config as flat params, the sweep a run belongs to, the best
 ``optimized_metric`` for TensorBoard's hparams view, and the run's reports as artifacts.
+
+A remote tracker is checked before the run reads any data (``check_trackers``), and one that
+fails later does not stop training (``TrackerGuard``): metrics.csv keeps the whole record.
 """
 
 from __future__ import annotations
 
-import netrc
-import os
+import logging
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
+
+from seg_f1.runs.services import (
+    DEFAULT_TIMEOUT_S,
+    has_wandb_key,
+    make_local_store,
+    mlflow_limits,
+    reason,
+)
+
+log = logging.getLogger(__name__)
 
 # what RunReports, CurveDiagnosis and the config tree leave in the run directory
 REPORT_FILES = ("*.png", "diagnosis.md", "curves.md", "per_class_f1.csv", "config_tree.log")
@@ -31,23 +46,84 @@ def sweep_tags() -> dict[str, str]:
     return {"sweep": str(Path(hydra.sweep.dir).resolve()), "sweep_job": str(hydra.job.num)}
 
 
+class TrackerGuard:
+    """A tracker whose call fails (its server died, the network went) is warned about once and
+    left alone for the rest of the run, so training neither stops nor waits on it; ``lost``
+    says what failed, for ``result.json``. Each call is bounded by ``limits()``."""
+
+    service = "tracker"
+    key = "logger"
+    lost: str | None = None
+
+    def limits(self) -> Any:
+        return nullcontext()
+
+    def guarded(self, what: str, call: Callable, *args: Any, **kwargs: Any) -> Any:
+        if self.lost is not None:
+            return None
+        try:
+            with self.limits():
+                return call(*args, **kwargs)
+        except Exception as error:
+            self.lost = f"{what}: {reason(error)}"
+            log.warning(
+                "%s (%s) failed while %s (%s); training goes on without it, and metrics.csv "
+                "and result.json keep the whole record", self.service, self.key, what,
+                reason(error),
+            )  # fmt: skip
+            return None
+
+    # Lightning's logger methods, each guarded; super() is the tracker's own logger class
+    def log_hyperparams(self, params: Any) -> None:
+        self.guarded("logging params", super().log_hyperparams, params)
+
+    def log_metrics(self, metrics: Any, step: int | None = None) -> None:
+        self.guarded("logging metrics", super().log_metrics, metrics, step)
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        self.guarded("logging a checkpoint", super().after_save_checkpoint, checkpoint_callback)
+
+    def finalize(self, status: str = "success") -> None:
+        self.guarded("ending the run", super().finalize, status)
+
+
+class GuardedMLFlowLogger(TrackerGuard, MLFlowLogger):
+    """Lightning's MLflow logger with its HTTP requests bounded by ``timeout_s`` and one retry."""
+
+    service = "MLflow"
+
+    def __init__(self, *args: Any, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout_s, self.key = timeout_s, "logger.mlflow.tracking_uri"
+
+    def limits(self) -> Any:
+        return mlflow_limits(self.timeout_s, retries=1)
+
+
+class GuardedWandbLogger(TrackerGuard, WandbLogger):
+    """Lightning's W&B logger; its own background process sends the data."""
+
+    service, key = "W&B", "logger.wandb"
+
+
 def mlflow_logger(
     tracking_uri: str,
     experiment_name: str = "seg_f1",
     artifact_location: str | None = None,
     log_model: bool = False,
     run_name: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> MLFlowLogger:
     """One experiment for the project, its runs tagged with their sweep.
 
     ``artifact_location`` is where a new experiment on a local ``sqlite:`` store keeps its
     files (MLflow's default is ``./mlruns`` in whatever folder the run starts from); a remote
     ``tracking_uri`` keeps them where its server says. ``log_model``: the kept checkpoints too.
+    ``timeout_s`` bounds each request to a tracking server.
     """
-    local = tracking_uri.startswith("sqlite:")
-    if local:
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return MLFlowLogger(
+    local = make_local_store(tracking_uri)
+    return GuardedMLFlowLogger(
+        timeout_s=timeout_s,
         experiment_name=experiment_name,
         run_name=run_name,
         tracking_uri=tracking_uri,
@@ -59,23 +135,19 @@ def mlflow_logger(
     )
 
 
-def has_wandb_key() -> bool:
-    """``WANDB_API_KEY``, or the key ``wandb login`` writes to ``~/.netrc``."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        return netrc.netrc(os.environ.get("NETRC")).authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError):
-        return False
-
-
 def wandb_logger(
-    save_dir: str, project: str = "seg_f1", offline: bool | None = None, log_model: bool = False
+    save_dir: str,
+    project: str = "seg_f1",
+    offline: bool | None = None,
+    log_model: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> WandbLogger:
     """Online with an API key, offline files under ``<save_dir>/wandb`` without one (``wandb
-    sync`` uploads them later); a sweep's jobs share a W&B group named after the sweep."""
+    sync`` uploads them later); a sweep's jobs share a W&B group named after the sweep.
+    ``timeout_s``: how long an online run's server may take to answer the check before the run
+    (``seg_f1.runs.services.check_wandb``); W&B's own process sends the metrics after that."""
     tags = sweep_tags()
-    return WandbLogger(
+    logger = GuardedWandbLogger(
         save_dir=save_dir,
         project=project,
         offline=not has_wandb_key() if offline is None else offline,
@@ -83,6 +155,8 @@ def wandb_logger(
         group=tags.get("sweep"),
         tags=[f"sweep_job={tags['sweep_job']}"] if tags else None,
     )
+    logger.timeout_s = timeout_s
+    return logger
 
 
 def flat_config(cfg: DictConfig) -> dict[str, object]:
@@ -116,10 +190,30 @@ def publish_run(trainer: L.Trainer, cfg: DictConfig, best: float) -> None:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(flat_config(cfg), {"hp_metric": best})
         elif isinstance(logger, MLFlowLogger):
-            for path in reports:
-                logger.experiment.log_artifact(logger.run_id, str(path), "reports")
+
+            def upload(logger: MLFlowLogger = logger) -> None:
+                for path in reports:
+                    logger.experiment.log_artifact(logger.run_id, str(path), "reports")
+
+            _guarded(logger, "uploading the reports", upload)
         elif isinstance(logger, WandbLogger):
-            for path in reports:
-                logger.experiment.save(str(path), base_path=str(run_dir), policy="now")
-            # Lightning leaves the W&B run open: the next job of a sweep would log into it
-            logger.experiment.finish()
+
+            def save(logger: WandbLogger = logger) -> None:
+                for path in reports:
+                    logger.experiment.save(str(path), base_path=str(run_dir), policy="now")
+                # Lightning leaves the W&B run open: the next job of a sweep would log into it
+                logger.experiment.finish()
+
+            _guarded(logger, "uploading the reports", save)
+
+
+def lost_trackers(loggers: list[Logger]) -> dict[str, str]:
+    """``{key: what failed}`` for each tracker that stopped answering during the run."""
+    return {g.key: g.lost for g in loggers if isinstance(g, TrackerGuard) and g.lost}
+
+
+def _guarded(logger: Logger, what: str, call: Callable[[], None]) -> None:
+    if isinstance(logger, TrackerGuard):
+        logger.guarded(what, call)
+    else:
+        call()

@@ -14,14 +14,32 @@ from typing import Any
 import lightning as L
 
 from seg_f1.runs.results import Pruned
-from seg_f1.sweeps.study import open_storage, trial_id
+from seg_f1.runs.services import DEFAULT_TIMEOUT_S
+from seg_f1.sweeps.study import check_storage, open_storage, trial_id
+
+TARGET = f"{__name__}.OptunaPruning"
+
+
+def check_pruning_storage(callbacks: Any) -> None:
+    """The storage the pruning callback will report to, checked before the job reads any data:
+    a job on another node may not reach the database its sweeper reached."""
+    for entry in (callbacks or {}).values():
+        if entry is not None and entry.get("_target_") == TARGET:
+            check_storage(entry.storage, float(entry.get("timeout_s", DEFAULT_TIMEOUT_S)))
 
 
 class OptunaPruning(L.Callback):
     def __init__(
-        self, storage: str, study_name: str, trial_number: int, monitor: str, pruner: Any = None
+        self,
+        storage: str,
+        study_name: str,
+        trial_number: int,
+        monitor: str,
+        pruner: Any = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.storage_url = storage
+        self.timeout_s = timeout_s
         self.study_name = study_name
         self.trial_number = int(trial_number)
         self.monitor = monitor
@@ -35,7 +53,7 @@ class OptunaPruning(L.Callback):
         if self._trial is None:
             import optuna
 
-            storage = open_storage(self.storage_url)
+            storage = open_storage(self.storage_url, timeout_s=self.timeout_s)
             study = optuna.load_study(
                 study_name=self.study_name, storage=storage, pruner=self.pruner
             )

@@ -6,6 +6,9 @@
 - any other SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host:5432/db``: many nodes.
 
 Relative paths are relative to the working directory, as Hydra's own ``hydra.sweep.dir`` is.
+A storage is checked once before a sweep or a job uses it (``check_storage``), and connections
+to a database server give up after ``timeout_s``: a server that is down or a URL that is wrong
+is named by its key (``hydra.sweeper.storage``) in one line, not in a driver's traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any, TypeVar
 
 from omegaconf import OmegaConf
 
+from seg_f1.runs.services import DEFAULT_TIMEOUT_S, ServiceUnreachable, bounded, mask_url, reason
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -28,6 +33,8 @@ JOURNAL_PREFIX = "journal:///"
 SQLITE_PREFIX = "sqlite:///"
 SQLITE_BUSY_TIMEOUT_S = 60  # a worker waits this long for another's write instead of failing
 RACE_ATTEMPTS = 6  # workers started together on a fresh database race to create its tables
+STORAGE_KEY = "hydra.sweeper.storage"
+URL_FORMS = "sqlite:///<file>, journal:///<file> or postgresql+psycopg://<user>@<host>:<port>/<db>"
 
 
 def open_storage(
@@ -36,9 +43,11 @@ def open_storage(
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     on_stale: Callable[[Any, Any], None] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Any:
     """The storage behind ``url``; heartbeats are built in for SQL databases only (Optuna's
-    JournalStorage has none: :mod:`seg_f1.sweeps.heartbeat` keeps them in the trial there)."""
+    JournalStorage has none: :mod:`seg_f1.sweeps.heartbeat` keeps them in the trial there).
+    A database server's connections give up after ``timeout_s``."""
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -46,17 +55,66 @@ def open_storage(
         path = Path(url.removeprefix(JOURNAL_PREFIX))
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    engine_kwargs = None
     if url.startswith(SQLITE_PREFIX):
         Path(url.removeprefix(SQLITE_PREFIX)).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     return RDBStorage(
         url,
-        engine_kwargs=engine_kwargs,
+        engine_kwargs=engine_options(url, timeout_s),
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
         heartbeat_stale_trial_callback=on_stale,
     )
+
+
+def engine_options(url: str, timeout_s: float) -> dict[str, Any] | None:
+    """SQLite waits ``SQLITE_BUSY_TIMEOUT_S`` for another worker's lock; a PostgreSQL or MySQL
+    server gets ``timeout_s`` to accept a connection (the drivers' ``connect_timeout``, which
+    libpq takes in whole seconds, at least 2)."""
+    if url.startswith(SQLITE_PREFIX):
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    if url.split(":", 1)[0].split("+")[0] in ("postgresql", "mysql", "mariadb"):
+        return {"connect_args": {"connect_timeout": max(2, round(timeout_s))}}
+    return None
+
+
+def check_storage(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, key: str = STORAGE_KEY) -> None:
+    """Open ``url`` once, before a sweep or a job relies on it.
+
+    Raises:
+        ServiceUnreachable: the URL is malformed or names a driver that is not installed, or
+            the database does not answer within ``timeout_s``; the key and what to do are named.
+    """
+    from sqlalchemy import create_engine
+
+    shown = mask_url(url)
+    if url.startswith(JOURNAL_PREFIX):
+        folder = Path(url.removeprefix(JOURNAL_PREFIX)).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ServiceUnreachable(
+                f"{key}={shown}: cannot make its folder {folder} ({reason(error)})"
+            ) from None
+        return
+    try:
+        if url.startswith(SQLITE_PREFIX):
+            Path(url.removeprefix(SQLITE_PREFIX)).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **(engine_options(url, timeout_s) or {}))
+    except Exception as error:  # ArgumentError, NoSuchModuleError, a missing driver's ImportError
+        raise ServiceUnreachable(
+            f"{key}={shown}: not a storage URL this install can open ({reason(error)}); use "
+            f"{URL_FORMS}"
+        ) from None
+    try:
+        bounded(lambda: engine.connect().close(), timeout_s + 2, key)
+    except Exception as error:
+        raise ServiceUnreachable(
+            f"{key}={shown}: the database did not answer within {timeout_s:g} s "
+            f"({reason(error)}); start it or fix the URL, or use sqlite:///<file> for workers on "
+            "one machine"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def retried(action: Callable[[], T], what: str) -> T:
@@ -108,6 +166,12 @@ def study_of(multirun_dir: Path) -> tuple[Any, str, str | None]:
     for prefix in (SQLITE_PREFIX, JOURNAL_PREFIX):
         if url.startswith(prefix) and not Path(url.removeprefix(prefix)).is_file():
             return None, metric, f"its storage {url} is not here (run the report where it ran)"
+    timeout_s = float(sweeper.get("timeout_s", DEFAULT_TIMEOUT_S))
+    try:
+        check_storage(url, timeout_s, f"{STORAGE_KEY} in {config_path}")
+    except ServiceUnreachable as error:
+        return None, metric, str(error)
     import optuna
 
-    return optuna.load_study(study_name=name, storage=open_storage(url)), metric, None
+    storage = open_storage(url, timeout_s=timeout_s)
+    return optuna.load_study(study_name=name, storage=storage), metric, None
