@@ -81,7 +81,7 @@ def run(cfg: DictConfig) -> list[Path]:
              f"; {skips.summary()}" if skips.files else "")  # fmt: skip
     if others:
         suffixes = ", ".join(INPUT_SUFFIXES)
-        log.info("left %s that are not images by their suffix (%s): %s",
+        log.info("left %s with no image suffix (%s): %s",
                  counted(len(others), "file"), suffixes, listed(others))  # fmt: skip
     return written
 

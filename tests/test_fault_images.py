@@ -87,7 +87,7 @@ def test_predict_skips_what_cannot_be_read_safely_and_parses_every_frame(
     assert f"skipped {hostile / 'archive.png'}: cannot read image" in text
     assert "anim.gif holds 3 frames: each is parsed" in text
     assert "wrote 6 masks for 3 of 7 image files" in text and "4 skipped (" in text
-    assert "left 1 files that are not images by their suffix" in text and "notes.txt" in text
+    assert "left 1 file with no image suffix" in text and "notes.txt" in text
 
 
 def test_predict_first_frame_only_and_a_lowered_pixel_limit(ckpt, tmp_path, caplog):
