@@ -3,7 +3,10 @@ over the whole split, 255 ignored, background left out of the means, optionally 
 original resolution and with flip test-time augmentation.
 
 ``python -m seg_f1.evaluate ckpt_path=<ckpt> data=<dataset> [split=test] [tta=flip]
-[eval_at_original_size=true]``
+[eval_at_original_size=true] [decode=argmax|f1|both]``
+
+``decode=f1`` decides with the checkpoint's tuned per-class offsets (``seg_f1.calibrate``);
+``both`` scores argmax and the offsets in one pass, side by side.
 
 A file that cannot be read safely (more pixels than ``data.max_pixels``, damaged, a container
 Pillow and OpenCV do not know) is left out with a warning naming it and counted in the title of
@@ -21,10 +24,11 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from seg_f1 import CONF_DIR, counted
+from seg_f1.inference.decoding import decoding_rules
 from seg_f1.inference.model import load_model
 from seg_f1.inference.photos import Skips
-from seg_f1.inference.scoring import check_classes, evaluate_samples
-from seg_f1.metrics import summary_rows
+from seg_f1.inference.scoring import check_classes, confusions, scored_images
+from seg_f1.metrics import f1_from_confusion, summary_rows
 from seg_f1.report.files import save_text
 from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
 from seg_f1.runs.checkpoints import save_torch
@@ -43,17 +47,21 @@ def run(cfg: DictConfig) -> dict:
     datamodule.on_unreadable = skips.skip
     samples = datamodule.checked_samples(cfg.split)
     at_setup = len(skips.files)
-    confmat = evaluate_samples(
-        model, recipe, samples, model.class_names, datamodule.ignore_index, cfg.tta,
-        cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size, cfg.progress,
-        skips, datamodule.max_pixels,
+    decode = cfg.get("decode", "argmax")
+    rules = decoding_rules(decode, model.decision_offsets, cfg.ckpt_path)
+    scored_pairs = scored_images(
+        model, recipe, samples, model.class_names, cfg.tta, cfg.eval_at_original_size,
+        cfg.batch_size, datamodule.mask_size, cfg.progress, skips, datamodule.max_pixels,
     )  # fmt: skip
-    rows = summary_rows(confmat, model.class_names)
+    matrices = confusions(scored_pairs, rules, len(model.class_names), datamodule.ignore_index)
+    rows = side_by_side({rule: summary_rows(m, model.class_names) for rule, m in matrices.items()})
+    confmat = matrices["f1" if decode == "f1" else "argmax"]
     scored = len(samples) - (len(skips.files) - at_setup)
     title = (
         f"{cfg.split}: {counted(scored, 'image')}"
         + (f" ({skips.summary()})" if skips.files else "")
         + f", tta={cfg.tta}, {'original' if cfg.eval_at_original_size else 'model'} size"
+        + f", decode={decode}"
     )
     table = record_table(rows, title)
     Console().print(rich_table(table))
@@ -63,7 +71,23 @@ def run(cfg: DictConfig) -> dict:
     save_text(csv_text(table), out / "evaluation.csv")
     save_torch(confmat, out / "confusion.pt")
     log.info("wrote %s, evaluation.csv and confusion.pt beside it", out / "evaluation.md")
-    return {"mean_f1": rows[-1]["f1"], "rows": rows, "confusion": confmat, "skipped": skips.files}
+    means = {rule: f1_from_confusion(m)[1] for rule, m in matrices.items()}
+    return {
+        "mean_f1": means["f1" if decode == "f1" else "argmax"],
+        "mean_f1_by_rule": means,
+        "rows": rows,
+        "confusion": confmat,
+        "skipped": skips.files,
+    }
+
+
+def side_by_side(rows_by_rule: dict[str, list[dict]]) -> list[dict]:
+    """One rule's rows as they are; argmax's and the tuned rule's as argmax's rows with the
+    tuned F1 beside them (``f1_tuned``)."""
+    first, *rest = rows_by_rule.values()
+    if not rest:
+        return first
+    return [row | {"f1_tuned": tuned["f1"]} for row, tuned in zip(first, rest[0], strict=True)]
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")

@@ -8,8 +8,9 @@ the default) or its first frame alone (``frames=first``). With ``backend=onnx
 onnx_model=<file.onnx>`` an export of ``seg_f1.export`` runs through onnxruntime and no torch
 checkpoint is needed. A file that cannot be read safely (over ``max_pixels``, unreadable, an
 unknown container) is skipped with a warning that names it and counted in the summary;
-``strict=true`` makes it an error. A non-empty output folder is refused unless
-``overwrite=true``; one inside the input is not read.
+``strict=true`` makes it an error. ``decode=f1`` draws the masks with the model's per-class
+decision offsets tuned for F1 (``seg_f1.calibrate``) instead of argmax. A non-empty output
+folder is refused unless ``overwrite=true``; one inside the input is not read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rich.progress import track
 
 from seg_f1 import CONF_DIR, counted
 from seg_f1.data.images import FRAMES, MAX_PIXELS
+from seg_f1.inference.decoding import chosen_offsets
 from seg_f1.inference.parse import load_backend, predict_masks
 from seg_f1.inference.photos import (
     INPUT_SUFFIXES,
@@ -52,6 +54,8 @@ def run(cfg: DictConfig) -> list[Path]:
     files, base, others = input_files(Path(cfg.input).expanduser(), output)
     check_output(output, cfg.overwrite)
     model, recipe = load_backend(cfg)
+    source = cfg.ckpt_path if cfg.backend == "torch" else cfg.onnx_model
+    offsets = chosen_offsets(cfg.get("decode", "argmax"), model.decision_offsets, source)
     if cfg.overlay:
         save_figure(legend_figure(model.class_names), output / "legend.png")
     written, parsed, parsed_names, skips = [], set(), set(), Skips(cfg.get("strict", False))
@@ -61,7 +65,7 @@ def run(cfg: DictConfig) -> list[Path]:
         batches(frames, cfg.batch_size), total=total, description="predicting",
         disable=not cfg.progress,
     ):  # fmt: skip
-        masks = predict_masks(model, recipe, [image for _, _, image in batch])
+        masks = predict_masks(model, recipe, [image for _, _, image in batch], offsets)
         for (path, frame, image), mask in zip(batch, masks, strict=True):
             stem = output / path.relative_to(base).with_suffix("")
             name = stem.with_name(stem.name + frame + "_mask.png")

@@ -10,6 +10,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -23,6 +24,7 @@ from seg_f1.config.deprecated import move_deprecated_keys
 from seg_f1.config.precision import resolve_channels_last, resolve_precision
 from seg_f1.config.tree import show_config
 from seg_f1.data import FaceParsingDataModule
+from seg_f1.inference.calibration import calibrate_trained, decoding_summary, decoding_table
 from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.module import SegmentationModule
@@ -116,7 +118,9 @@ def fit_and_test(
     if cfg.get("test"):  # fast_dev_run keeps no checkpoint: the weights in memory are tested
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=datamodule, ckpt_path=ckpt or None, verbose=False)
-        if trainer.is_global_zero and "test" in module.last_confusion:
+        if cfg.get("calibrate") and trainer.is_global_zero:
+            record.data["decoding"] = calibrate_decisions(cfg, trainer, module, datamodule, ckpt)
+        elif trainer.is_global_zero and "test" in module.last_confusion:
             table = f1_table(module.last_confusion["test"], module.class_names, "test")
             Console().print(rich_table(table))
     log.info("best %s = %.4f", cfg.optimized_metric, best)
@@ -129,6 +133,17 @@ def fit_and_test(
     throughput = next((c for c in trainer.callbacks if isinstance(c, Throughput)), None)
     if throughput is not None and throughput.summary is not None:
         record.data["throughput"] = throughput.summary
+
+
+def calibrate_decisions(cfg, trainer, module, datamodule, ckpt: str) -> dict:
+    """Per-class decision offsets for F1, tuned on val with the best weights and scored on test
+    beside argmax, under the run's own precision (``seg_f1.inference.calibration``)."""
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    with trainer.precision_plugin.forward_context(), torch.no_grad():
+        record = calibrate_trained(module, datamodule, data_cfg, ckpt or None,
+                                   cfg.paths.output_dir)  # fmt: skip
+    Console().print(rich_table(decoding_table(record)))
+    return decoding_summary(record)
 
 
 def check_services(cfg: DictConfig) -> None:

@@ -36,6 +36,7 @@ TINY = [
     "+trainer.limit_test_batches=1",
     "trainer.log_every_n_steps=1",
     "~callbacks.progress_bar",
+    "calibrate=false",  # the decoding tests turn it on
 ]
 
 

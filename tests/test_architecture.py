@@ -14,8 +14,8 @@ import yaml
 from conftest import ROOT
 
 PACKAGE = ROOT / "seg_f1"
-COMMANDS = ["train", "evaluate", "predict", "export", "class_weights", "dataset_stats",
-            "sweep_report", "ablation"]  # fmt: skip
+COMMANDS = ["train", "evaluate", "predict", "export", "calibrate", "class_weights",
+            "dataset_stats", "sweep_report", "ablation"]  # fmt: skip
 CENTRAL = ["__init__", "module", "network", "training", "metrics"]
 # Each part may import the parts before it in this list (and itself), never one after it.
 LAYERS = ["metrics", "runs", "report", "data", "losses", "network", "module", "callbacks",

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seg_f1.inference.decoding import stored_offsets
 from seg_f1.module import SegmentationModule
 from seg_f1.network import channel_vector, normalise_pixels
 from seg_f1.runs.checkpoints import load_checkpoint
@@ -41,13 +42,19 @@ def load_model(path: str | Path) -> tuple[SegmentationModule, InputRecipe]:
     module.on_load_checkpoint(checkpoint)  # mean/std of a checkpoint from before they were stored
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
-    recipe = InputRecipe(
+    # the F1 decision rule's class offsets (seg_f1.calibrate), or None
+    module.decision_offsets = stored_offsets(checkpoint, module.class_names, path)
+    return module, recipe_of(module, data)
+
+
+def recipe_of(module: SegmentationModule, data: dict) -> InputRecipe:
+    """The recipe of a module trained on the data config ``data``."""
+    return InputRecipe(
         int(data["image_size"]),
         tuple(module.hparams.mean),
         tuple(module.hparams.std),
         tuple(tuple(pair) for pair in data.get("flip_pairs", ())),
     )
-    return module, recipe
 
 
 def to_tensor(images: Sequence[np.ndarray], recipe: InputRecipe) -> Tensor:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,9 @@ def export_onnx(
 
     example = torch.zeros(1, 3, recipe.image_size, recipe.image_size)
     props = metadata(model.class_names, recipe, size_multiple(model))
+    offsets = getattr(model, "decision_offsets", None)
+    if offsets is not None:  # decode=f1 in predict backend=onnx; any runtime: argmax(logits + b)
+        props["decision_offsets"] = json.dumps(offsets.tolist())
 
     def export(tmp: Path) -> None:
         with warnings.catch_warnings():

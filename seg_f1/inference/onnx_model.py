@@ -1,5 +1,7 @@
 """An exported ONNX model that carries what a deployer needs (class names, palette, mean/std,
-training size, the size multiple the network takes) in its ``metadata_props``, and runs through
+training size, the size multiple the network takes, and the F1 decision rule's per-class offsets
+``decision_offsets`` when the model was calibrated: masks are ``argmax(logits + offsets)``) in its
+``metadata_props``, and runs through
 onnxruntime alone: no torch checkpoint, no seg_f1 config.
 """
 
@@ -79,6 +81,9 @@ class OnnxModel:
             tuple(json.loads(props["std"])),
             tuple(tuple(pair) for pair in json.loads(props.get("flip_pairs", "[]"))),
         )
+        # the F1 decision rule's per-class offsets, when the checkpoint had them (decode=f1)
+        offsets = props.get("decision_offsets")
+        self.decision_offsets = None if offsets is None else torch.tensor(json.loads(offsets))
 
     def __call__(self, batch: Tensor) -> Tensor:
         images = batch.detach().cpu().numpy().astype(np.float32)

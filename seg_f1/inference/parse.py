@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor
 
+from seg_f1.inference.decoding import decode
 from seg_f1.inference.model import InputRecipe, load_model, to_tensor
 from seg_f1.inference.onnx_model import OnnxModel
 
@@ -32,10 +33,13 @@ def predict_logits(
     ]
 
 
-def predict_masks(model, recipe: InputRecipe, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """One uint8 index mask per photo, each at the photo's own height and width."""
+def predict_masks(
+    model, recipe: InputRecipe, images: Sequence[np.ndarray], offsets: Tensor | None = None
+) -> list[np.ndarray]:
+    """One uint8 index mask per photo, each at the photo's own height and width; ``offsets``:
+    the F1 decision rule's per-class offsets (``seg_f1.inference.decoding``), None for argmax."""
     logits = predict_logits(model, recipe, images)
-    return [one.argmax(0).numpy().astype(np.uint8) for one in logits]
+    return [decode(one, offsets, dim=0).numpy().astype(np.uint8) for one in logits]
 
 
 def load_backend(cfg: DictConfig) -> tuple[Any, InputRecipe]:

@@ -4,7 +4,7 @@ optional flip test-time augmentation."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,45 @@ def evaluate_samples(
     samples: Sequence,
     class_names: Sequence[str],
     ignore_index: int = 255,
+    offsets: Tensor | None = None,
+    **reading,
+) -> Tensor:
+    """The split's accumulated confusion matrix, of argmax or of ``offsets``' decision rule
+    (``seg_f1.inference.decoding``); ``reading``: :func:`scored_images`' options."""
+    scored = scored_images(model, recipe, samples, class_names, **reading)
+    return confusions(scored, {"rule": offsets}, len(class_names), ignore_index)["rule"]
+
+
+def confusions(
+    scored: Iterable[tuple[int, Tensor, Tensor]],
+    rules: dict[str, Tensor | None],
+    num_classes: int,
+    ignore_index: int = 255,
+    each: Callable[[int, Tensor, Tensor], None] | None = None,
+) -> dict[str, Tensor]:
+    """One confusion matrix per decision rule (``None``: argmax; a tensor: its class offsets),
+    from one pass over ``scored``; ``each`` also sees every image's probabilities."""
+    totals = {name: ConfusionMatrix(num_classes, ignore_index) for name in rules}
+    for index, probs, target in scored:
+        if each is not None:
+            each(index, probs[0], target[0])
+        for name, offsets in rules.items():
+            totals[name].update(decoded_scores(probs, offsets), target)
+    return {name: total.compute() for name, total in totals.items()}
+
+
+def decoded_scores(probs: Tensor, offsets: Tensor | None) -> Tensor:
+    """What argmax runs over: the probabilities, or log-probabilities plus class offsets."""
+    if offsets is None:
+        return probs
+    return probs.clamp_min(1e-12).log() + offsets.to(probs).view(1, -1, 1, 1)
+
+
+def scored_images(
+    model: torch.nn.Module,
+    recipe: InputRecipe,
+    samples: Sequence,
+    class_names: Sequence[str],
     tta: str = "none",
     at_original_size: bool = False,
     batch_size: int = 8,
@@ -45,21 +84,22 @@ def evaluate_samples(
     progress: bool = True,
     skips: Skips | None = None,
     max_pixels: int = MAX_PIXELS,
-) -> Tensor:
-    """The split's accumulated confusion matrix. A mask that does not fit its photo is refused
-    as in training (``mask_size``, see ``check_mask_size``), not resized into a score. A file
-    that cannot be read safely goes to ``skips`` (skipped and counted, or an error when strict);
+) -> Iterator[tuple[int, Tensor, Tensor]]:
+    """``(sample index, [1, C, h, w] probabilities, [1, h, w] target)`` per readable sample, at
+    the model's size or the mask's own. A mask that does not fit its photo is refused as in
+    training (``mask_size``, see ``check_mask_size``), not resized into a score. A file that
+    cannot be read safely goes to ``skips`` (skipped and counted, or an error when strict);
     without ``skips`` it raises."""
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     swap = torch.from_numpy(swap_lut(recipe.flip_pairs, class_names)[: len(class_names)]).long()
     swap = swap if tta == "flip" else None
-    total = ConfusionMatrix(len(class_names), ignore_index)
+    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
     starts = range(0, len(samples), batch_size)
     what = f"evaluating {len(samples)} images"
     for start in track(starts, description=what, disable=not progress, transient=True):
         pairs = []
-        for sample in samples[start : start + batch_size]:
+        for index, sample in enumerate(samples[start : start + batch_size], start):
             try:
                 mask = read_mask(sample.mask, max_pixels)
                 photo, full_size = read_photo(sample.image, recipe.image_size, max_pixels)
@@ -69,18 +109,17 @@ def evaluate_samples(
                 skips.skip(sample.image, error)
                 continue
             check_mask_size(full_size, mask.shape, sample, mask_size)
-            pairs.append((mask, resize_pair(photo, mask, recipe.image_size)))
+            pairs.append((index, mask, resize_pair(photo, mask, recipe.image_size)))
         if not pairs:
             continue
-        batch = to_tensor([image for _, (image, _) in pairs], recipe)
-        probs = probabilities(model, batch, swap)
-        for i, (original, (_, small_mask)) in enumerate(pairs):
+        batch = to_tensor([image for _, _, (image, _) in pairs], recipe).to(device)
+        probs = probabilities(model, batch, swap).float().cpu()
+        for i, (index, original, (_, small_mask)) in enumerate(pairs):
             target = original if at_original_size else small_mask
             p = probs[i : i + 1]
             if p.shape[-2:] != target.shape:
                 p = F.interpolate(p, size=target.shape, mode="bilinear", align_corners=False)
-            total.update(p, torch.from_numpy(target)[None])
-    return total.compute()
+            yield index, p, torch.from_numpy(target)[None]
 
 
 def check_classes(ckpt_classes: Sequence[str], data_classes: Sequence[str], ckpt_path) -> None:

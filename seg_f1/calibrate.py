@@ -1,0 +1,68 @@
+"""Tune a checkpoint's decision rule for F1: one offset per class on the log-probabilities,
+chosen on the validation split, scored against argmax on the test split.
+
+``python -m seg_f1.calibrate ckpt_path=<ckpt> [data=<dataset>] [split=val] [report_split=test]``
+
+The offsets go into the checkpoint (``decision_offsets``; ``store=false`` leaves it as it is) and,
+with F1 before and after, into ``calibration.json`` in the checkpoint's run directory. Then
+``decode=f1`` (or ``both``) in evaluate, predict and export uses them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+from rich.console import Console
+
+from seg_f1 import CONF_DIR
+from seg_f1.inference.calibration import calibrate, decoding_table, store_offsets, write_record
+from seg_f1.inference.model import load_model
+from seg_f1.inference.scoring import check_classes
+from seg_f1.report.tables import rich_table
+from seg_f1.runs.directory import announced, hydra_run_dir
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Calibrate and record; returns what ``calibration.json`` holds."""
+    ckpt_path = Path(cfg.ckpt_path).expanduser()
+    model, recipe = load_model(ckpt_path)
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    check_classes(model.class_names, datamodule.class_names, ckpt_path)
+    datamodule.prepare_data()
+    tune = datamodule.checked_samples(cfg.split)
+    report = datamodule.checked_samples(cfg.report_split) if cfg.get("report_split") else None
+    record = calibrate(
+        model, recipe, model.class_names, tune, report, datamodule.ignore_index,
+        cfg.max_pixels, cfg.folds, cfg.batch_size, cfg.progress, (cfg.split, cfg.report_split),
+    )  # fmt: skip
+    record["checkpoint"] = str(ckpt_path)
+    out = Path(cfg.output_dir).expanduser() if cfg.get("output_dir") else run_dir_of(ckpt_path)
+    write_record(record, out / "calibration.json")
+    if cfg.store:
+        store_offsets(ckpt_path, record)
+        log.info("stored the offsets in %s (decision_offsets)", ckpt_path)
+    if report is not None:
+        Console().print(rich_table(decoding_table(record)))
+    log.info("wrote %s", out / "calibration.json")
+    return record
+
+
+def run_dir_of(ckpt_path: Path) -> Path:
+    """``<run>/checkpoints/best.ckpt`` -> ``<run>``; a checkpoint elsewhere -> its folder."""
+    folder = ckpt_path.resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="calibrate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    with announced("calibrate", hydra_run_dir()):
+        run(cfg)
+
+
+if __name__ == "__main__":
+    main()
