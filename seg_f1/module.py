@@ -84,7 +84,11 @@ class SegmentationModule(L.LightningModule):
                 f"model.on_nan (until this release trainer.on_nan) must be 'skip' or 'stop', "
                 f"got {on_nan!r}"
             )
-        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler", "run_config"])
+        # logger=False: trackers get the whole config once (runs.tracking.log_config), not the
+        # model's arguments a second time under bare names
+        self.save_hyperparameters(
+            ignore=["loss", "optimizer", "scheduler", "run_config"], logger=False
+        )
         self.class_names = list(class_names)
         self.net = create_network(
             arch, encoder_name, encoder_weights, len(self.class_names), **(model_kwargs or {})
