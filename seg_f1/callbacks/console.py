@@ -25,6 +25,7 @@ from rich.progress import TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from seg_f1.callbacks.history import finished_epoch_metrics
+from seg_f1.runs.results import is_first_process
 
 
 class ProgressBar(RichProgressBar):
@@ -95,6 +96,13 @@ UNACTIONABLE = ("💡 Tip:", "Trainer already configured with model summary call
 class DropUnactionable(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(UNACTIONABLE)
+
+
+def quiet_other_ranks() -> None:
+    """Every DDP rank runs the whole command: the others keep their warnings and errors, but
+    their info lines (run directory, split sizes, the best F1) would repeat rank 0's."""
+    if not is_first_process():
+        logging.getLogger("seg_f1").setLevel(logging.WARNING)
 
 
 def quiet_lightning() -> None:
