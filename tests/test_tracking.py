@@ -35,6 +35,9 @@ def test_mlflow_sweep_shares_one_sqlite_experiment_readable_and_served(tmp_path,
     done = subprocess.run(command, cwd=elsewhere, env=mlflow_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
     assert list(elsewhere.iterdir()) == []  # no ./mlruns, ./outputs or ./data where it started
+    # the whole config tree once per sweep (job 0), job 1 its choices, overrides and the file
+    assert done.stdout.count("focal_weight: 1.0") == 1
+    assert done.stdout.count("config: data=synthetic model=unet loss=focal_dice") == 1
 
     store = f"sqlite:///{root}/mlflow.db"
     client = MlflowClient(tracking_uri=store)
