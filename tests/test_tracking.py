@@ -125,7 +125,7 @@ def wandb_items(records: list, kind: str, field: str) -> list[tuple[str, object]
 
 @pytest.mark.slow
 def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
-    compose_cfg, tmp_path, monkeypatch
+    compose_cfg, tmp_path, monkeypatch, capfd
 ):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
@@ -140,6 +140,8 @@ def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
     assert [value for key, value in history if key == "val/f1"] == [pytest.approx(best)]
     assert "test/f1" in dict(history)
     assert {p.name for p in (run_dir / "files").iterdir()} >= REPORTS
+    assert not (run_dir / "files" / "curves.png").is_symlink()  # a copy: no warning per file
+    assert "Symlinked" not in capfd.readouterr().err
 
 
 def test_a_single_run_is_named_by_its_folder_and_overrides_within_mlflows_limit(

@@ -11,6 +11,7 @@ fails later does not stop training (``TrackerGuard``): metrics.csv keeps the who
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -248,8 +249,10 @@ def publish_run(trainer: L.Trainer, cfg: DictConfig, best: float) -> None:
         elif isinstance(logger, WandbLogger):
 
             def save(logger: WandbLogger = logger) -> None:
+                # copied into the run's files folder, which W&B uploads as the run ends (or
+                # `wandb sync` does): wandb.save would print a symlink warning per file
                 for path in reports:
-                    logger.experiment.save(str(path), base_path=str(run_dir), policy="now")
+                    shutil.copy2(path, Path(logger.experiment.dir) / path.name)
                 # Lightning leaves the W&B run open: the next job of a sweep would log into it
                 logger.experiment.finish()
 
