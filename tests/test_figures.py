@@ -130,8 +130,12 @@ def test_sweep_plot_of_a_grid_joins_its_points_on_linear_axes(tmp_path):
     for job, dice in enumerate(["0.3", "0.8", "1.5"]):
         write_job(root, str(job), [f"loss.dice_weight={dice}"], best=0.5)
     trials = collect(root)
-    (ax,) = plot(trials, swept_keys(trials), root).axes
+    fig = plot(trials, swept_keys(trials), root)
+    (ax,) = fig.axes
     assert ax.get_xscale() == "linear" and ax.lines[0].get_linestyle() == "-"
+    one = plot(trials[:1], swept_keys(trials), root)
+    title = one.get_suptitle().replace("\n", " ")
+    assert title.endswith("of 1 finished trial"), title  # singular
 
 
 def test_trials_figure_gives_each_trial_its_own_colour_and_names_its_loss_family():
