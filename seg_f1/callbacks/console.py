@@ -37,6 +37,13 @@ class ProgressBar(RichProgressBar):
         super().__init__(**kwargs)
         self.bar_width = bar_width
 
+    def _get_train_description(self, current_epoch: int) -> str:
+        """``Epoch 1/3`` for the first of three, as the epoch line says it (Lightning's bar
+        says ``Epoch 0/2``)."""
+        epochs = self.trainer.max_epochs
+        text = f"Epoch {current_epoch + 1}" + (f"/{epochs}" if epochs and epochs > 0 else "")
+        return f"{text:{len(self.validation_description)}}"
+
     def configure_columns(self, trainer) -> list:
         return [
             TextColumn("[progress.description]{task.description}"),
