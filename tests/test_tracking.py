@@ -141,6 +141,8 @@ def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
     assert "test/f1" in dict(history)
     assert {p.name for p in (run_dir / "files").iterdir()} >= REPORTS
     assert not (run_dir / "files" / "curves.png").is_symlink()  # a copy: no warning per file
+    run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    assert run.display_name.startswith(f"{tmp_path.name} data.image_size=32 ")  # as in MLflow
     assert "Symlinked" not in capfd.readouterr().err
 
 
