@@ -21,7 +21,7 @@ import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
 
-from seg_f1 import CONF_DIR
+from seg_f1 import CONF_DIR, counted
 from seg_f1.data.pixel_counts import ClassCounts, count_pixels
 from seg_f1.losses.class_weights import compute_class_weights, save_class_weights
 from seg_f1.report.tables import Column, Table, rich_table
@@ -57,7 +57,9 @@ def weights_table(names: list[str], counts: ClassCounts, weights: np.ndarray, me
          counts.images_with_class[index], weights[index]]
         for index, name in enumerate(names)
     ]  # fmt: skip
-    return Table(columns, rows, f"{method} class weights over {counts.num_images} training masks")
+    return Table(
+        columns, rows, f"{method} class weights over {counted(counts.num_images, 'training mask')}"
+    )
 
 
 def as_hydra_additions(argv: list[str]) -> list[str]:

@@ -84,7 +84,11 @@ class SegmentationModule(L.LightningModule):
                 f"model.on_nan (until this release trainer.on_nan) must be 'skip' or 'stop', "
                 f"got {on_nan!r}"
             )
-        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler", "run_config"])
+        # logger=False: trackers get the whole config once (runs.tracking.log_config), not the
+        # model's arguments a second time under bare names
+        self.save_hyperparameters(
+            ignore=["loss", "optimizer", "scheduler", "run_config"], logger=False
+        )
         self.class_names = list(class_names)
         self.net = create_network(
             arch, encoder_name, encoder_weights, len(self.class_names), **(model_kwargs or {})
@@ -165,11 +169,15 @@ class SegmentationModule(L.LightningModule):
         if split == "train" and not torch.isfinite(total):
             return self._non_finite(batch, terms)
         self._confusion(split).update(logits, batch["mask"])
-        size = batch["image"].shape[0]
-        self.log(f"{split}/loss", total, on_step=False, on_epoch=True, batch_size=size)
+        # sync_dist: under DDP the epoch's loss is over every rank's images, not rank 0's alone;
+        # a float size, since Lightning averages an integer count over ranks in integers (a
+        # split of 5 images over 2 ranks would count 2 per rank, 4 in all)
+        size = float(batch["image"].shape[0])
+        epoch = {"on_step": False, "on_epoch": True, "batch_size": size, "sync_dist": True}
+        self.log(f"{split}/loss", total, **epoch)
         if split == "train":
             for name, value in terms.items():
-                self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=size)
+                self.log(f"train/loss_{name}", value, **epoch)
             self.log("loss", total, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         return total
 
@@ -214,13 +222,13 @@ class SegmentationModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_f1("train")
-        self.log("train/skipped_steps", self.skipped_steps.float())
+        self.log("train/skipped_steps", self.skipped_steps.float(), sync_dist=True, reduce_fx="sum")
 
     def on_validation_epoch_end(self) -> None:
         mean = self._log_f1("val")
         if not self.trainer.sanity_checking:
             self.best_val_f1.fill_(max(self.best_val_f1.item(), mean))
-        self.log("val/f1_best", self.best_val_f1.item())
+        self.log("val/f1_best", self.best_val_f1.item(), sync_dist=True)  # equal on every rank
 
     def on_test_epoch_end(self) -> None:
         self._log_f1("test")

@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from seg_f1 import CONF_DIR
+from seg_f1.callbacks.console import quiet_other_ranks
 from seg_f1.runs.directory import announced, hydra_run_dir
 from seg_f1.training import train
 
@@ -31,6 +32,7 @@ def warn_renamed_choices() -> None:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
+    quiet_other_ranks()
     warn_renamed_choices()
     with announced("train", hydra_run_dir()):
         return train(cfg)

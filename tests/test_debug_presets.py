@@ -38,7 +38,9 @@ def test_fdr_runs_the_test_stage_and_saves_the_config_tree(compose_cfg, tmp_path
     tree = (tmp_path / "config_tree.log").read_text()
     assert "dice_weight: 0.5" in tree and "fast_dev_run: true" in tree
     assert tree.index("data") < tree.index("loss") < tree.index("seed: 42")
-    assert "dice_weight" in capsys.readouterr().out  # printed at start too
+    out = capsys.readouterr().out  # the short form at start: choices, overrides, the file
+    assert "loss=focal_dice" in out and "debug=fdr" in out and "dice_weight" not in out
+    assert f"the whole config: {tmp_path / 'config_tree.log'}" in out
 
 
 @pytest.mark.slow

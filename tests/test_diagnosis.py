@@ -76,7 +76,7 @@ def test_no_verdict_until_the_window_is_full():
     assert callback.observe(0, rows[0]) is None
     assert callback.observe(1, rows[1]) is None
     assert callback.observe(2, rows[2]).case == HEALTHY
-    assert "| 2 | 1 |" in callback.report()
+    assert "| 3 | 1 |" in callback.report()  # the third epoch, counted from 1
 
 
 def test_a_missing_curve_gives_no_verdict():

@@ -42,9 +42,28 @@ def test_predictions_carry_a_legend_of_every_class_colour_and_a_title():
     assert [ax.get_title() for ax in fig.axes[:3]] == ["image", "target", "prediction"]
 
 
-def test_legend_figure_is_the_same_legend_alone():
-    (legend,) = figures.legend_figure(NAMES).legends
-    assert legend_colours(legend) == expected_colours()
+def inside(artist, fig) -> bool:
+    fig.canvas.draw()
+    box, frame = artist.get_window_extent(fig.canvas.get_renderer()), fig.bbox
+    return frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+
+
+def test_one_prediction_row_still_holds_the_whole_19_class_legend():
+    image, mask = np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32), np.int64)
+    fig = figures.predictions_figure([image], [mask], [mask], NAMES, "val · epoch 1")
+    (legend,) = fig.legends
+    assert inside(legend, fig) and len(legend.get_texts()) == 18
+
+
+def test_legend_figure_is_the_same_legend_alone_with_the_background_said():
+    fig = figures.legend_figure(NAMES)
+    (legend,) = fig.legends
+    colours = legend_colours(legend)
+    # the background is the photo itself: an empty patch, named first
+    assert legend.get_texts()[0].get_text() == figures.BACKGROUND_LABEL
+    assert legend.legend_handles[0].get_facecolor()[3] == 0  # transparent
+    del colours[figures.BACKGROUND_LABEL]
+    assert colours == expected_colours() and inside(legend, fig)
 
 
 def test_confusion_is_row_normalised_with_percent_in_readable_cells():
@@ -91,9 +110,10 @@ def test_curves_have_integer_epochs_and_the_learning_rate():
     fig = figures.curves_figure(rows, "training curves · run x")
     fig.canvas.draw()
     for ax in fig.axes[:3]:
-        ticks = [t for t in ax.get_xticks() if 0 <= t <= 2]
+        ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
         assert ax.get_xlabel() == "epoch"
+        assert list(ax.lines[0].get_xdata()) == [1, 2, 3]  # counted from 1, as the epoch line
     lr_ax = next(ax for ax in fig.axes if ax.get_title() == "learning rate per epoch")
     assert lr_ax.get_yscale() == "log"
     assert list(lr_ax.lines[0].get_ydata()) == [1e-3, 5e-4, 2.5e-4]
@@ -130,8 +150,12 @@ def test_sweep_plot_of_a_grid_joins_its_points_on_linear_axes(tmp_path):
     for job, dice in enumerate(["0.3", "0.8", "1.5"]):
         write_job(root, str(job), [f"loss.dice_weight={dice}"], best=0.5)
     trials = collect(root)
-    (ax,) = plot(trials, swept_keys(trials), root).axes
+    fig = plot(trials, swept_keys(trials), root)
+    (ax,) = fig.axes
     assert ax.get_xscale() == "linear" and ax.lines[0].get_linestyle() == "-"
+    one = plot(trials[:1], swept_keys(trials), root)
+    title = one.get_suptitle().replace("\n", " ")
+    assert title.endswith("of 1 finished trial"), title  # singular
 
 
 def test_trials_figure_gives_each_trial_its_own_colour_and_names_its_loss_family():
@@ -161,13 +185,13 @@ def test_trials_figure_gives_each_trial_its_own_colour_and_names_its_loss_family
 def test_a_one_epoch_run_has_whole_epoch_ticks_in_every_epoch_figure():
     rows = [{"epoch": 0, "train/loss": 1.0, "val/loss": 0.9, "train/f1": 0.2, "val/f1": 0.3,
              "lr": 1e-3}]  # fmt: skip
-    band = figures.mean_band_figure([("ce", [0], [0.5], [0.1])], {"xlabel": "epoch"})
-    for fig in (figures.curves_figure(rows, "t"), band):
+    band = figures.mean_band_figure([("ce", [1], [0.5], [0.1])], {"xlabel": "epoch"})
+    for fig in (figures.curves_figure(rows, "t"), band):  # the first epoch, shown as 1
         fig.canvas.draw()
         for ax in fig.axes:
             lo, hi = ax.get_xlim()
             ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
-            assert ticks == [0.0], (ax.get_title(), ticks)
+            assert ticks == [1.0], (ax.get_title(), ticks)
 
 
 def test_a_long_sweep_title_fits_inside_the_figure(tmp_path):
@@ -179,3 +203,16 @@ def test_a_long_sweep_title_fits_inside_the_figure(tmp_path):
     renderer = fig.canvas.get_renderer()
     box, frame = fig._suptitle.get_window_extent(renderer), fig.bbox
     assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and box.y1 <= frame.y1, (box, frame)
+
+
+def test_the_notebooks_loss_vs_f1_panels_keep_their_labels_apart():
+    history = {"train/loss": [2.3114, 1.5277, 1.1025], "train/f1": [0.02614, 0.02716, 0.02811],
+               "val/loss": [2.26, 1.9, 1.7], "val/f1": [0.026112, 0.027143, 0.028355]}  # fmt: skip
+    fig = figures.loss_vs_f1_figure(history)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    left, right = fig.axes
+    # the right panel with its tick labels and y-label starts where the left panel has ended
+    assert right.get_tightbbox(renderer).x0 >= left.get_window_extent(renderer).x1
+    assert [t.get_text() for t in left.texts] == ["1", "2", "3"]  # epochs counted from 1
+    assert inside(right.yaxis.label, fig) and right.get_ylabel() == "val/f1 (the goal)"

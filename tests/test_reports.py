@@ -40,7 +40,7 @@ def test_per_class_rows_by_hand():
 
 def test_curves_markdown_has_one_row_per_epoch():
     text = curves_markdown([{"epoch": 0, "train/loss": 1.0, "val/f1": 0.25}])
-    assert "| 0 | 1.0000 | - | - | 0.2500 |" in text
+    assert "| 1 | 1.0000 | - | - | 0.2500 |" in text  # the first epoch, as the epoch line says
 
 
 def test_palette_is_fixed_by_name_and_255_is_white():
@@ -97,8 +97,9 @@ def test_a_run_diagnoses_its_curves_and_the_notebook_replays_them(
     recorded = json.loads((tmp_path / "diagnosis.json").read_text())
     assert recorded["window"] == 2 and recorded["thresholds"]["loss_tol"] == 0.01
     assert replayed == [(v["epoch"], v["case"]) for v in recorded["verdicts"]]
-    for epoch, case in replayed:  # and the markdown table's rows say the same
-        assert f"| {epoch} | {case} |" in report
+    for epoch, case in replayed:  # and the markdown table's rows say the same, counted from 1
+        assert f"| {epoch + 1} | {case} |" in report
+    assert f"Final verdict (epoch 3): case {replayed[-1][1]}" in report  # the last of three
     notebook = nbformat.read(ROOT / "notebooks" / "loss_vs_f1.ipynb", as_version=4)
     monkeypatch.setenv("RUN_DIR", str(tmp_path))
     where = {"metadata": {"path": str(ROOT / "notebooks")}}  # Jupyter's default folder

@@ -184,5 +184,5 @@ def test_a_finished_run_continued_to_more_epochs_trains_them_on_the_stretched_co
         assert lrs[epoch] == pytest.approx(expected, rel=1e-6), (epoch, lrs)
     # the curves keep the first run's epoch (its checkpoint was saved before train/f1 was logged)
     rows = [line.split("|")[1:-1] for line in (run / "curves.md").read_text().splitlines()[2:]]
-    assert [int(row[0]) for row in rows] == [0, 1, 2]
+    assert [int(row[0]) for row in rows] == [1, 2, 3]
     assert all(cell.strip() not in ("", "nan") for row in rows for cell in row), rows

@@ -93,6 +93,7 @@ def test_ddp_cpu_f1_equals_one_process_and_rank0_writes_once(compose_cfg, tmp_pa
         "trainer.limit_val_batches=1.0",
         "test=false",
         "trainer.precision=32-true",  # the same arithmetic in both runs: bf16 sums differ
+        "loss=ce",  # a mean over pixels: the same over any batching of the split, unlike Dice
     ]
     command = [sys.executable, str(ROOT / "train.py"), *TINY, f"paths.data_dir={data_dir}",
                f"paths.root_dir={tmp_path}"]  # fmt: skip
@@ -106,6 +107,9 @@ def test_ddp_cpu_f1_equals_one_process_and_rank0_writes_once(compose_cfg, tmp_pa
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    assert "sync_dist" not in console  # every epoch-level value is reduced over the ranks
+    assert console.count("best val/f1 = ") == 1 and console.count("train: run directory") == 1
 
     run_dirs = list(run_dir_parent.iterdir())
     assert len(run_dirs) == 1, run_dirs  # one Hydra run directory, not one per rank
@@ -128,12 +132,16 @@ def test_ddp_cpu_f1_equals_one_process_and_rank0_writes_once(compose_cfg, tmp_pa
     ddp_per_class = [float(ddp_rows[0][f"val/f1_{name}"]) for name in module.class_names]
     assert ddp_per_class == pytest.approx(per_class.tolist(), abs=1e-6, nan_ok=True)
     assert float(ddp_rows[0]["val/f1"]) == pytest.approx(mean, abs=1e-6)
+    # the loss too is over both ranks' images, not rank 0's
+    whole_loss = float(single.callback_metrics["val/loss"])
+    assert float(ddp_rows[0]["val/loss"]) == pytest.approx(whole_loss, rel=1e-5)
 
     # rank 0's own images (0, 2 and 4: every other one) alone give other values
     rank0_half = Subset(datamodule.val_dataloader().dataset, [0, 2, 4])
     single.validate(module, dataloaders=DataLoader(rank0_half, batch_size=2), verbose=False)
     rank0_per_class, _ = f1_from_confusion(module.last_confusion["val"])
     assert rank0_per_class.tolist() != pytest.approx(per_class.tolist(), abs=1e-6, nan_ok=True)
+    assert float(single.callback_metrics["val/loss"]) != pytest.approx(whole_loss, rel=1e-5)
 
 
 @pytest.mark.slow

@@ -101,6 +101,11 @@ if __name__ == "__main__":
 '''
 
 
+def printed(run: subprocess.CompletedProcess) -> str:
+    """The end of what a sweep printed: Hydra logs to stdout, tracebacks go to stderr."""
+    return f"stdout:\n{run.stdout[-2000:]}\nstderr:\n{run.stderr[-2000:]}"
+
+
 def study_trials(sweep_dir: Path) -> list:
     import optuna
 
@@ -122,10 +127,11 @@ def test_interrupted_optuna_study_resumes_to_n_trials(tmp_path, data_dir):
         "+callbacks.interrupt._target_=__main__.InterruptAt", "test=false",
     )  # fmt: skip
     first = run_train(*args, data_dir=data_dir, script=str(script), INTERRUPT_JOB="2")
-    assert first.returncode != 0
+    assert first.returncode != 0, printed(first)
     before = study_trials(sweep_dir)
     states = [TrialState.COMPLETE] * 2 + [TrialState.FAIL, TrialState.WAITING]
-    assert [t.state for t in before] == states
+    # a failure says what the first run printed: its trials' states alone do not say why
+    assert [t.state for t in before] == states, printed(first)
     assert Retry.retried_trial_number(before[3]) == 2 and before[3].params == before[2].params
     assert read_result(sweep_dir / "2" / "result.json")["status"] == "interrupted"
     finished = {job: (sweep_dir / job / "result.json").read_bytes() for job in ("0", "1", "2")}
@@ -135,7 +141,7 @@ def test_interrupted_optuna_study_resumes_to_n_trials(tmp_path, data_dir):
     after = study_trials(sweep_dir)
     assert [t.state for t in after] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL] + [
         TrialState.COMPLETE
-    ]
+    ], printed(second)
     for old, new in zip(before[:2], after[:2], strict=True):
         assert (old.params, old.values) == (new.params, new.values)
     for job, content in finished.items():

@@ -35,6 +35,9 @@ def test_mlflow_sweep_shares_one_sqlite_experiment_readable_and_served(tmp_path,
     done = subprocess.run(command, cwd=elsewhere, env=mlflow_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
     assert list(elsewhere.iterdir()) == []  # no ./mlruns, ./outputs or ./data where it started
+    # the whole config tree once per sweep (job 0), job 1 its choices, overrides and the file
+    assert done.stdout.count("focal_weight: 1.0") == 1
+    assert done.stdout.count("config: data=synthetic model=unet loss=focal_dice") == 1
 
     store = f"sqlite:///{root}/mlflow.db"
     client = MlflowClient(tracking_uri=store)
@@ -45,8 +48,17 @@ def test_mlflow_sweep_shares_one_sqlite_experiment_readable_and_served(tmp_path,
     (sweep_dir,) = sweeps
     assert Path(sweep_dir).parent == root / "outputs" / "multirun"
     assert sorted(run.data.tags["sweep_job"] for run in runs) == ["0", "1"]
+    # named by their folder and the override the sweep varies, not by a random name drawn after
+    # seeding; the group choices are params, the model's settings only under model.*
+    sweep_time = Path(sweep_dir).name
+    names = {r.data.tags["sweep_job"]: r.info.run_name for r in runs}
+    assert names == {"0": f"{sweep_time}/0 seed=1", "1": f"{sweep_time}/1 seed=2"}
     run = min(runs, key=lambda r: r.data.tags["sweep_job"])
     params = run.data.params
+    assert params["loss"] == "focal_dice" and params["model"] == "unet"
+    assert params["data"] == "synthetic" and "hydra/launcher" not in params
+    assert not {"arch", "encoder_name", "class_names", "mean"} & set(params)
+    assert params["model.encoder_name"] == "resnet18"
     assert params["seed"] == "1" and params["loss.dice_weight"] == "0.5"
     assert params["optimizer.lr"] == "0.003" and params["trainer.max_epochs"] == "2"
     history = client.get_metric_history(run.info.run_id, "val/f1")
@@ -113,7 +125,7 @@ def wandb_items(records: list, kind: str, field: str) -> list[tuple[str, object]
 
 @pytest.mark.slow
 def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
-    compose_cfg, tmp_path, monkeypatch
+    compose_cfg, tmp_path, monkeypatch, capfd
 ):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
@@ -128,3 +140,21 @@ def test_wandb_runs_offline_without_a_key_and_keeps_config_and_reports(
     assert [value for key, value in history if key == "val/f1"] == [pytest.approx(best)]
     assert "test/f1" in dict(history)
     assert {p.name for p in (run_dir / "files").iterdir()} >= REPORTS
+    assert not (run_dir / "files" / "curves.png").is_symlink()  # a copy: no warning per file
+    run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    assert run.display_name.startswith(f"{tmp_path.name} data.image_size=32 ")  # as in MLflow
+    assert "Symlinked" not in capfd.readouterr().err
+
+
+def test_a_single_run_is_named_by_its_folder_and_overrides_within_mlflows_limit(
+    compose_cfg, tmp_path
+):
+    from seg_f1.runs.tracking import MAX_RUN_NAME, group_choices, job_run_name
+
+    compose_cfg("loss=ce_dice", tiny=False)
+    assert job_run_name() == f"{tmp_path.name} loss=ce_dice"  # paths.data_dir left out
+    assert group_choices()["loss"] == "ce_dice" and "hparams_search" not in group_choices()
+    compose_cfg("loss=ce_dice")  # the tiny sizes' dozen overrides: cut at MLflow's 250
+    name = job_run_name()
+    assert len(name) == MAX_RUN_NAME and name.endswith("…")
+    assert name.startswith(f"{tmp_path.name} data.image_size=32 ")

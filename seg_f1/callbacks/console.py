@@ -25,6 +25,7 @@ from rich.progress import TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from seg_f1.callbacks.history import finished_epoch_metrics
+from seg_f1.runs.results import is_first_process
 
 
 class ProgressBar(RichProgressBar):
@@ -35,6 +36,13 @@ class ProgressBar(RichProgressBar):
     def __init__(self, bar_width: int = 10, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bar_width = bar_width
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        """``Epoch 1/3`` for the first of three, as the epoch line says it (Lightning's bar
+        says ``Epoch 0/2``)."""
+        epochs = self.trainer.max_epochs
+        text = f"Epoch {current_epoch + 1}" + (f"/{epochs}" if epochs and epochs > 0 else "")
+        return f"{text:{len(self.validation_description)}}"
 
     def configure_columns(self, trainer) -> list:
         return [
@@ -95,6 +103,13 @@ UNACTIONABLE = ("💡 Tip:", "Trainer already configured with model summary call
 class DropUnactionable(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(UNACTIONABLE)
+
+
+def quiet_other_ranks() -> None:
+    """Every DDP rank runs the whole command: the others keep their warnings and errors, but
+    their info lines (run directory, split sizes, the best F1) would repeat rank 0's."""
+    if not is_first_process():
+        logging.getLogger("seg_f1").setLevel(logging.WARNING)
 
 
 def quiet_lightning() -> None:

@@ -130,13 +130,15 @@ def classify(
 
 
 def render_markdown(verdicts: list[Verdict], window: int, thresholds: Thresholds) -> str:
+    """Epochs counted from 1, as the epoch line says them (a verdict's ``epoch``, like
+    metrics.csv and diagnosis.json, counts from 0)."""
     lines = ["# Curve diagnosis", ""]
     if not verdicts:
         lines += [f"No verdict: the run had fewer than {window} complete epochs.", ""]
     else:
         final = verdicts[-1]
         lines += [
-            f"**Final verdict (epoch {final.epoch}): case {final.case}, {final.text}.**",
+            f"**Final verdict (epoch {final.epoch + 1}): case {final.case}, {final.text}.**",
             "",
             f"Suggestion: {final.suggestion}.",
             "",
@@ -156,7 +158,7 @@ def render_markdown(verdicts: list[Verdict], window: int, thresholds: Thresholds
         Column("oscillating", lambda yes: "yes" if yes else "no"),
     ]  # fmt: skip
     rows = [
-        [v.epoch, v.case, v.text, *(v.slopes[k] for k in CURVE_KEYS), v.oscillating]
+        [v.epoch + 1, v.case, v.text, *(v.slopes[k] for k in CURVE_KEYS), v.oscillating]
         for v in verdicts
     ]
     return "\n".join(lines) + "\n" + markdown(Table(columns, rows))
@@ -209,7 +211,7 @@ class CurveDiagnosis(L.Callback):
     def _announce(self, verdict: Verdict) -> None:
         log.info(
             "diagnosis epoch %d: case %d, %s -> %s",
-            verdict.epoch, verdict.case, verdict.text, verdict.suggestion,
+            verdict.epoch + 1, verdict.case, verdict.text, verdict.suggestion,
         )  # fmt: skip
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -47,8 +47,8 @@ class RunReports(L.Callback):
         if not trainer.is_global_zero:
             return
         root = Path(self.output_dir or trainer.default_root_dir)
-        epoch = trainer.current_epoch - 1
-        where = f"epoch {epoch} · run {root.name}"
+        # epochs done: the last epoch counted from 1, as the epoch line says it
+        where = f"epoch {trainer.current_epoch} · run {root.name}"
         made = {"curves": figures.curves_figure(self.history.rows, f"training curves · {where}")}
         save_text(curves_markdown(self.history.rows), root / "curves.md")
         confmat = pl_module.last_confusion.get("val")

@@ -1,16 +1,21 @@
-"""The composed config as a Rich tree: printed when a run starts, saved in its run directory."""
+"""The composed config as a Rich tree, saved in the run directory. It is printed whole once per
+sweep (its job 0); a run says only its groups' choices and overrides, so ~200 lines neither
+bury a run's first messages nor repeat per trial."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.tree import Tree
 
 from seg_f1.report.files import save_text
+from seg_f1.runs.tracking import group_choices
 
 TREE_FILE = "config_tree.log"
 # the groups a reader looks for first; the rest follow in the config's own order
@@ -32,9 +37,33 @@ def config_tree(cfg: DictConfig) -> Tree:
 
 
 def show_config(cfg: DictConfig, run_dir: str | Path) -> Path:
-    """Print the tree, and write it as plain text to ``<run_dir>/config_tree.log``."""
+    """Print the tree's short form (the whole tree for a sweep's job 0), and write the whole
+    tree as plain text to ``<run_dir>/config_tree.log``."""
     tree = config_tree(cfg)
-    Console().print(tree)
+    path = Path(run_dir) / TREE_FILE
+    short = short_config(path)
+    if short is None:
+        Console().print(tree)
+    else:
+        Console().print(short, markup=False, highlight=False, soft_wrap=True)
     buffer = Console(file=io.StringIO(), width=100, color_system=None, record=True)
     buffer.print(tree)
-    return save_text(buffer.export_text(), Path(run_dir) / TREE_FILE)
+    return save_text(buffer.export_text(), path)
+
+
+def short_config(path: Path) -> str | None:
+    """A run's groups' choices, its overrides and where its whole config is; None where the
+    whole tree is printed (a sweep's job 0, or no Hydra to ask)."""
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    if hydra.mode == RunMode.MULTIRUN and hydra.job.num == 0:
+        return None
+    choices = group_choices()
+    order = [g for g in FIRST if g in choices] + sorted(set(choices) - set(FIRST))
+    groups = " ".join(f"{g}={choices[g]}" for g in order)
+    return (
+        f"config: {groups}\n"
+        f"overrides: {' '.join(hydra.overrides.task) or '(none)'}\n"
+        f"the whole config: {path}"
+    )

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from rich.progress import track
 from torch import Tensor
 
+from seg_f1 import counted
 from seg_f1.data.dataset import check_mask_size, read_mask, resize_pair
 from seg_f1.data.images import MAX_PIXELS, UnreadableImage, read_photo
 from seg_f1.data.transforms import swap_lut
@@ -96,7 +97,7 @@ def scored_images(
     swap = swap if tta == "flip" else None
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
     starts = range(0, len(samples), batch_size)
-    what = f"evaluating {len(samples)} images"
+    what = f"evaluating {counted(len(samples), 'image')}"
     for start in track(starts, description=what, disable=not progress, transient=True):
         pairs = []
         for index, sample in enumerate(samples[start : start + batch_size], start):

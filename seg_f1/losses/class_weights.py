@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seg_f1 import counted
 from seg_f1.data.pixel_counts import ClassCounts, count_pixels
 from seg_f1.runs.checkpoints import load_checkpoint, save_torch
 from seg_f1.runs.io import fingerprint, write_atomically
@@ -177,7 +178,7 @@ def _cached_method(
     for cached in (Path(folder) / f"{stem}.pt" for folder in cache_dirs):
         if cached.is_file():
             return _load_file(cached, class_names), cached
-    log.info("computing %s class weights from %d training masks", method, len(masks))
+    log.info("computing %s class weights from %s", method, counted(len(masks), "training mask"))
     counts = count_pixels(masks, len(class_names), ignore_index)
     weights = compute_class_weights(counts, method, class_names=class_names)
     for folder in cache_dirs:

@@ -28,22 +28,38 @@ SMALL_COLOUR, USUAL_COLOUR = "tab:orange", "tab:blue"
 CELL_MIN = 0.005  # a confusion cell whose share rounds to 0% is left blank
 
 
-def class_legend(fig: Figure, class_names: Sequence[str], **where: Any) -> Any:
-    """A legend of the fixed class colours; background is left out, as overlays show the photo
-    there."""
+# inches a legend entry takes in a small font, and its title and frame
+LEGEND_ENTRY_IN, LEGEND_FRAME_IN = 0.2, 0.9
+BACKGROUND_LABEL = "background (the photo, uncoloured)"
+
+
+def class_legend(
+    fig: Figure, class_names: Sequence[str], background: bool = False, **where: Any
+) -> Any:
+    """A legend of the fixed class colours. Overlays show the photo where the background is, so
+    it has no colour: left out, or (``background``) an empty patch saying so."""
     colours = palette(class_names) / 255
     handles = [
         Patch(facecolor=colour, edgecolor="black", linewidth=0.5, label=name)
         for name, colour in zip(class_names, colours, strict=True)
         if name != "background"
     ]
+    if background and "background" in class_names:
+        empty = Patch(facecolor="none", edgecolor="black", linewidth=0.5, label=BACKGROUND_LABEL)
+        handles.insert(0, empty)
     return fig.legend(handles=handles, title="class colours", fontsize="small", **where)
+
+
+def legend_height(class_names: Sequence[str]) -> float:
+    """Inches the class legend needs, so a figure of one row still holds all of it."""
+    return LEGEND_ENTRY_IN * len(class_names) + LEGEND_FRAME_IN
 
 
 def curves_figure(rows: list[dict[str, float]], title: str = "") -> Figure:
     """Loss (left axis) and F1 (right axis) per epoch, one panel per split, and the learning
-    rate each epoch trained with (``lr`` in the rows)."""
-    epochs = [int(row["epoch"]) for row in rows]
+    rate each epoch trained with (``lr`` in the rows). The rows count epochs from 0, as
+    Lightning and metrics.csv do; the axis from 1, as the epoch line and the sweep figures do."""
+    epochs = [int(row["epoch"]) + 1 for row in rows]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
     for ax, split in zip(axes, ("train", "val"), strict=False):
         loss = ax.plot(epochs, [r.get(f"{split}/loss", math.nan) for r in rows], "o-",
@@ -131,7 +147,8 @@ def predictions_figure(
 ) -> Figure:
     """One row per image: the photo, the ground truth overlay, the prediction overlay; the class
     colours in a legend on the right."""
-    fig, axes = plt.subplots(len(images), 3, figsize=(10, 2.5 * len(images) + 0.6),
+    height = max(2.5 * len(images) + 0.6, legend_height(class_names))
+    fig, axes = plt.subplots(len(images), 3, figsize=(10, height),
                              squeeze=False, constrained_layout=True)  # fmt: skip
     for row, (image, target, prediction) in enumerate(
         zip(images, targets, predictions, strict=True)
@@ -153,10 +170,9 @@ def predictions_figure(
 
 
 def legend_figure(class_names: Sequence[str], title: str = "class colours") -> Figure:
-    """The class colours alone, for a folder of overlays."""
-    rows = max(1, len(class_names) - ("background" in class_names))
-    fig = plt.figure(figsize=(2.6, 0.25 * rows + 0.8))
-    class_legend(fig, class_names, loc="center", frameon=False).set_title(title)
+    """The class colours alone, for a folder of overlays, with the background's entry."""
+    fig = plt.figure(figsize=(3.4, legend_height(class_names)))
+    class_legend(fig, class_names, background=True, loc="center", frameon=False).set_title(title)
     return fig
 
 
@@ -262,4 +278,19 @@ def mean_band_figure(series: Sequence[Series], labels: Mapping[str, str]) -> Fig
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+    return fig
+
+
+def loss_vs_f1_figure(history: dict[str, list[float]]) -> Figure:
+    """Per split, F1 against the loss, each point an epoch (from 1): does a lower loss give a
+    higher F1? The layout keeps the right panel's y-label off the left panel."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for ax, split in zip(axes, ("train", "val"), strict=True):
+        loss, f1 = history[f"{split}/loss"], history[f"{split}/f1"]
+        ax.plot(loss, f1, "o-")
+        for epoch, (x, y) in enumerate(zip(loss, f1, strict=True), start=1):
+            ax.annotate(str(epoch), (x, y))
+        ax.invert_xaxis()  # to the right = loss going down
+        ax.set(xlabel=f"{split}/loss (down is better)", ylabel=f"{split}/f1 (the goal)",
+               title=f"{split}: does lower loss give higher F1?")  # fmt: skip
     return fig

@@ -14,10 +14,10 @@ CURVE_COLUMNS = ("train/loss", "train/f1", "val/loss", "val/f1")
 
 
 def curves_markdown(rows: list[dict[str, float]]) -> str:
-    """One row per epoch, loss and F1 per split."""
+    """One row per epoch, loss and F1 per split; epochs from 1 (the rows count from 0)."""
     columns = [Column("epoch"), *(Column(key, decimals4) for key in CURVE_COLUMNS)]
     values = [
-        [int(row["epoch"]), *(row.get(key, math.nan) for key in CURVE_COLUMNS)] for row in rows
+        [int(row["epoch"]) + 1, *(row.get(key, math.nan) for key in CURVE_COLUMNS)] for row in rows
     ]
     return markdown(Table(columns, values))
 

@@ -11,6 +11,7 @@ fails later does not stop training (``TrackerGuard``): metrics.csv keeps the who
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
@@ -34,6 +36,51 @@ log = logging.getLogger(__name__)
 
 # what RunReports, CurveDiagnosis and the config tree leave in the run directory
 REPORT_FILES = ("*.png", "diagnosis.md", "curves.md", "per_class_f1.csv", "config_tree.log")
+
+
+# MLflow keeps a run's name in a 250-character column
+MAX_RUN_NAME = 250
+
+
+def job_run_name() -> str | None:
+    """The run's own name: its directory under outputs/ (``<time>``, or ``<sweep time>/<job>``
+    in a multirun) and its command-line overrides, a multirun job's only those its sweep varies
+    (``2026-12-03_16-17-08/1 loss.dice_weight=0.5``). Unique per job, and set before the tracker
+    would draw a random name from the RNG the run has just seeded (the same for every run)."""
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    run_dir = Path(hydra.runtime.output_dir)
+    parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+    overrides = [o for o in parsed if not o.key_or_group.startswith(("paths.", "hydra"))]
+    where = run_dir.name
+    if hydra.mode == RunMode.MULTIRUN:
+        where = f"{run_dir.parent.name}/{run_dir.name}"
+        fixed = _fixed_keys(Path(hydra.sweep.dir))
+        overrides = [o for o in overrides if o.key_or_group not in fixed]
+    name = " ".join([where, *(o.input_line for o in overrides)])
+    return name if len(name) <= MAX_RUN_NAME else name[: MAX_RUN_NAME - 1] + "…"
+
+
+def _fixed_keys(sweep_dir: Path) -> set[str]:
+    """The keys a sweep's command line sets to one value, as Hydra saved it in
+    ``multirun.yaml`` before any job: the same in every job, so no part of a job's name."""
+    try:
+        saved = OmegaConf.load(sweep_dir / "multirun.yaml")
+        line = list(OmegaConf.select(saved, "hydra.overrides.task", default=None) or [])
+        parsed = OverridesParser.create().parse_overrides(line)
+    except Exception:  # gone or damaged: the name keeps every override
+        return set()
+    return {o.key_or_group for o in parsed if not o.is_sweep_override()}
+
+
+def group_choices() -> dict[str, str]:
+    """``{"loss": "focal_dice", "model": "unet", ...}``: the config groups chosen for this run,
+    the params a reader filters on first (which loss won); Hydra's own and unset ones left out."""
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {g: str(c) for g, c in choices.items() if c is not None and not g.startswith("hydra")}
 
 
 def sweep_tags() -> dict[str, str]:
@@ -119,13 +166,14 @@ def mlflow_logger(
     ``artifact_location`` is where a new experiment on a local ``sqlite:`` store keeps its
     files (MLflow's default is ``./mlruns`` in whatever folder the run starts from); a remote
     ``tracking_uri`` keeps them where its server says. ``log_model``: the kept checkpoints too.
-    ``timeout_s`` bounds each request to a tracking server.
+    ``timeout_s`` bounds each request to a tracking server. ``run_name``: the run's name in
+    MLflow's UI, by default its directory and overrides (``job_run_name``).
     """
     local = make_local_store(tracking_uri)
     return GuardedMLFlowLogger(
         timeout_s=timeout_s,
         experiment_name=experiment_name,
-        run_name=run_name,
+        run_name=run_name or job_run_name(),
         tracking_uri=tracking_uri,
         tags=sweep_tags() or None,
         log_model=log_model,
@@ -152,6 +200,7 @@ def wandb_logger(
         project=project,
         offline=not has_wandb_key() if offline is None else offline,
         log_model=log_model,
+        name=job_run_name(),
         group=tags.get("sweep"),
         tags=[f"sweep_job={tags['sweep_job']}"] if tags else None,
     )
@@ -175,8 +224,9 @@ def flat_config(cfg: DictConfig) -> dict[str, object]:
 
 
 def log_config(loggers: list[Logger], cfg: DictConfig) -> None:
-    """The full resolved config as params, before the first epoch (a running run shows them)."""
-    params = flat_config(cfg)
+    """The full resolved config as params, and each group's choice (``loss: focal_dice``),
+    before the first epoch (a running run shows them)."""
+    params = {**group_choices(), **flat_config(cfg)}
     for logger in loggers:
         if isinstance(logger, (MLFlowLogger, WandbLogger)):
             logger.log_hyperparams(params)
@@ -199,8 +249,10 @@ def publish_run(trainer: L.Trainer, cfg: DictConfig, best: float) -> None:
         elif isinstance(logger, WandbLogger):
 
             def save(logger: WandbLogger = logger) -> None:
+                # copied into the run's files folder, which W&B uploads as the run ends (or
+                # `wandb sync` does): wandb.save would print a symlink warning per file
                 for path in reports:
-                    logger.experiment.save(str(path), base_path=str(run_dir), policy="now")
+                    shutil.copy2(path, Path(logger.experiment.dir) / path.name)
                 # Lightning leaves the W&B run open: the next job of a sweep would log into it
                 logger.experiment.finish()
 

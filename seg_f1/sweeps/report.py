@@ -145,7 +145,7 @@ def plot(trials: list[Trial], keys: list[str], source: Path, metric: str = "val/
         panels.append((key, series))
     sampled, log_keys = sampled_and_log_keys(source)
     log_keys |= {key for key in numeric if spans_decades(done, key)}
-    title = f"sweep {source}: best {metric} of {len(done)} finished trials"
+    title = f"sweep {source}: best {metric} of {counted(len(done), 'finished trial')}"
     return sweep_figure(panels, metric, title, sorted(log_keys), joined=not sampled)
 
 
