@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seg_f1.data.framing import checked, framing_of
 from seg_f1.inference.model import InputRecipe
 from seg_f1.report.palette import palette
 
@@ -30,6 +31,9 @@ def metadata(class_names, recipe: InputRecipe, size_multiple: int) -> dict[str, 
         "image_size": str(recipe.image_size),
         "size_multiple": str(size_multiple),
         "flip_pairs": json.dumps([list(pair) for pair in recipe.flip_pairs]),
+        # where faces sit in the training squares: dlib's 5 landmarks as fractions of the side
+        "framing": recipe.framing["name"],
+        "face_template": json.dumps(recipe.framing["template"]),
         "input": f"{INPUT}: float32 [batch, 3, height, width], RGB in [0, 1] minus mean over std",
         "output": f"{OUTPUT}: float32 [batch, classes, height, width]",
     }
@@ -62,6 +66,14 @@ def read_metadata(session, path: Path) -> dict[str, str]:
     return props
 
 
+def exported_framing(props: dict[str, str], path: Path) -> dict:
+    """The export's framing; one from before framings were stored gets CelebA-HQ's."""
+    if "face_template" not in props:
+        return framing_of(None)
+    template = json.loads(props["face_template"])
+    return checked({"name": props.get("framing", "custom"), "template": template}, f"{path}")
+
+
 class OnnxModel:
     """Called like the torch network (a normalised [B, 3, H, W] tensor -> logits)."""
 
@@ -78,6 +90,7 @@ class OnnxModel:
             tuple(json.loads(props["mean"])),
             tuple(json.loads(props["std"])),
             tuple(tuple(pair) for pair in json.loads(props.get("flip_pairs", "[]"))),
+            exported_framing(props, path),
         )
 
     def __call__(self, batch: Tensor) -> Tensor:

@@ -56,3 +56,46 @@ def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str], alp
     blend = (1 - alpha) * image.astype(np.float32) + alpha * coloured
     keep = (mask == 0)[..., None]
     return np.where(keep, image, blend.round()).astype(np.uint8)
+
+
+def draw_faces(image: np.ndarray, faces: Sequence) -> np.ndarray:
+    """Each detected face's box (white) and 5 landmarks (green) drawn on a copy of ``image``;
+    lines scale with the photo so they stay visible on 12 MP."""
+    import cv2
+
+    if not faces:
+        return image
+    image = image.copy()
+    width = max(1, round(max(image.shape[:2]) / 400))
+    for face in faces:
+        x0, y0, x1, y1 = face.box
+        cv2.rectangle(image, (x0, y0), (x1, y1), (255, 255, 255), width)
+        for x, y in face.landmarks:
+            cv2.circle(image, (round(x), round(y)), 2 * width, (0, 255, 0), -1)
+    return image
+
+
+def with_legend(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+    """``image`` with a white box in its top-left corner naming the colour of each class the
+    mask shows (background left out), so an overlay reads without legend.png beside it; the
+    picture keeps the photo's size. A photo too small for a readable line gets no box."""
+    import cv2
+
+    shown = [c for c in np.unique(mask) if 0 < c < len(class_names)]
+    height, width = image.shape[:2]
+    row = max(10, min(height // (len(shown) + 1), max(10, height // 40)))
+    scale = row / 30
+    if not shown or row * 3 > width:
+        return image
+    text = max(cv2.getTextSize(class_names[c], 0, scale, 1)[0][0] for c in shown)
+    rows = min(len(shown), height // row)
+    box_w = min(width, row + row // 2 + text + row // 4)
+    image = image.copy()
+    image[: rows * row, :box_w] = 255
+    colours = palette(class_names)
+    for k, c in enumerate(shown[:rows]):
+        top = k * row
+        image[top + row // 6 : top + row - row // 6, row // 4 : row] = colours[c]
+        cv2.putText(image, class_names[c], (row + row // 4, top + row - row // 4), 0, scale,
+                    (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    return image
