@@ -15,13 +15,14 @@ IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 def write_checkpoint(
-    path: Path, image_size: int = 32, mean=IMAGENET_MEAN, std=IMAGENET_STD
+    path: Path, image_size: int = 32, mean=IMAGENET_MEAN, std=IMAGENET_STD, full: bool = False
 ) -> Path:
+    """A tiny U-Net (encoder depth 3), or with ``full`` the default U-Net-resnet18."""
     torch.manual_seed(0)
     module = SegmentationModule(
         class_names=list(CLASSES),
         encoder_name="resnet18",
-        model_kwargs={"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+        model_kwargs={} if full else {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
         mean=list(mean),
         std=list(std),
     )
