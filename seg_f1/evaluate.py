@@ -5,6 +5,10 @@ original resolution and with flip test-time augmentation.
 ``python -m seg_f1.evaluate ckpt_path=<ckpt> data=<dataset> [split=test] [tta=flip]
 [eval_at_original_size=true]``
 
+``align=auto`` parses each photo as ``predict align=auto`` does (faces found by dlib, aligned to
+the model's framing, warped back) and scores it at its mask's own resolution: F1 on in-the-wild
+photos with full-photo masks. ``align=none`` (the default) is the squeezed-square scoring above.
+
 A file that cannot be read safely (more pixels than ``data.max_pixels``, damaged, a container
 Pillow and OpenCV do not know) is left out with a warning naming it and counted in the title of
 the table; ``strict=true`` makes it an error. A pair that reads but is wrong (a mask that does not
@@ -22,8 +26,9 @@ from rich.console import Console
 
 from seg_f1 import CONF_DIR, counted
 from seg_f1.inference.model import load_model
+from seg_f1.inference.parse import Aligner
 from seg_f1.inference.photos import Skips
-from seg_f1.inference.scoring import check_classes, evaluate_samples
+from seg_f1.inference.scoring import check_classes, evaluate_aligned, evaluate_samples
 from seg_f1.metrics import summary_rows
 from seg_f1.report.files import save_text
 from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
@@ -43,17 +48,31 @@ def run(cfg: DictConfig) -> dict:
     datamodule.on_unreadable = skips.skip
     samples = datamodule.checked_samples(cfg.split)
     at_setup = len(skips.files)
-    confmat = evaluate_samples(
-        model, recipe, samples, model.class_names, datamodule.ignore_index, cfg.tta,
-        cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size, cfg.progress,
-        skips, datamodule.max_pixels,
-    )  # fmt: skip
+    aligned = cfg.get("align", "none") == "auto"
+    if aligned:
+        if cfg.tta != "none":
+            raise ValueError(f"tta={cfg.tta} with align=auto: not supported; use tta=none")
+        confmat = evaluate_aligned(
+            model, recipe, samples, model.class_names, Aligner(cfg), datamodule.ignore_index,
+            datamodule.mask_size, cfg.progress, skips, datamodule.max_pixels,
+        )  # fmt: skip
+    else:
+        confmat = evaluate_samples(
+            model, recipe, samples, model.class_names, datamodule.ignore_index, cfg.tta,
+            cfg.eval_at_original_size, cfg.batch_size, datamodule.mask_size, cfg.progress,
+            skips, datamodule.max_pixels,
+        )  # fmt: skip
     rows = summary_rows(confmat, model.class_names)
     scored = len(samples) - (len(skips.files) - at_setup)
     title = (
         f"{cfg.split}: {counted(scored, 'image')}"
         + (f" ({skips.summary()})" if skips.files else "")
-        + f", tta={cfg.tta}, {'original' if cfg.eval_at_original_size else 'model'} size"
+        + f", tta={cfg.tta}, "
+        + (
+            "aligned faces, mask size"
+            if aligned
+            else f"{'original' if cfg.eval_at_original_size else 'model'} size"
+        )  # fmt: skip
     )
     table = record_table(rows, title)
     Console().print(rich_table(table))

@@ -49,7 +49,7 @@ class FaceFinder:
     """Faces of a photo, largest first; ``upsample`` > 0 finds faces smaller than the detector's
     80 px window (at ``detect_side``), at a cost in time."""
 
-    def __init__(self, detector: str = "hog", detect_side: int = DETECT_SIDE, upsample: int = 1):
+    def __init__(self, detector: str = "hog", detect_side: int = DETECT_SIDE, upsample: int = 0):
         if detector not in DETECTORS:
             raise ValueError(f"detector={detector!r}: expected one of {DETECTORS}")
         dlib = import_dlib()

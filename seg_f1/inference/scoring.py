@@ -5,7 +5,10 @@ optional flip test-time augmentation."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import track
@@ -15,6 +18,7 @@ from seg_f1.data.dataset import check_mask_size, read_mask, resize_pair
 from seg_f1.data.images import MAX_PIXELS, UnreadableImage, read_photo
 from seg_f1.data.transforms import swap_lut
 from seg_f1.inference.model import InputRecipe, to_tensor
+from seg_f1.inference.parse import predict_masks
 from seg_f1.inference.photos import Skips
 from seg_f1.metrics import ConfusionMatrix
 
@@ -80,6 +84,41 @@ def evaluate_samples(
             if p.shape[-2:] != target.shape:
                 p = F.interpolate(p, size=target.shape, mode="bilinear", align_corners=False)
             total.update(p, torch.from_numpy(target)[None])
+    return total.compute()
+
+
+def evaluate_aligned(
+    model, recipe: InputRecipe, samples: Sequence, class_names: Sequence[str], aligner,
+    ignore_index: int = 255, mask_size: str = "scaled", progress: bool = True,
+    skips: Skips | None = None, max_pixels: int = MAX_PIXELS,
+) -> Tensor:  # fmt: skip
+    """The confusion matrix with each photo parsed as ``predict align=auto`` parses it (faces
+    found, aligned, warped back) and scored at its mask's own resolution: the photo is brought
+    to the mask's size first (CelebAMask-HQ's masks are half their photos' side), the way
+    in-the-wild parsers are scored after warping back. A photo ``aligner`` skips is counted."""
+    total = ConfusionMatrix(len(class_names), ignore_index)
+    for sample in track(samples, description=f"evaluating {len(samples)} images (aligned)",
+                        disable=not progress, transient=True):  # fmt: skip
+        try:
+            mask = read_mask(sample.mask, max_pixels)
+            photo, full_size = read_photo(sample.image, None, max_pixels)
+        except UnreadableImage as error:
+            if skips is None:
+                raise
+            skips.skip(sample.image, error)
+            continue
+        check_mask_size(full_size, mask.shape, sample, mask_size)
+        points, _ = aligner(sample.image, photo)  # at the photo's own resolution
+        if points is aligner.SKIP:  # aligner warned, naming the file
+            if skips is not None:
+                skips.files.append(Path(sample.image))
+            continue
+        if photo.shape[:2] != mask.shape:
+            scale = np.array(mask.shape[::-1]) / np.array(photo.shape[1::-1])
+            points = points and [(face + 0.5) * scale - 0.5 for face in points]
+            photo = cv2.resize(photo, mask.shape[::-1], interpolation=cv2.INTER_AREA)
+        (predicted,) = predict_masks(model, recipe, [photo], [points])
+        total.update(torch.from_numpy(predicted).long()[None], torch.from_numpy(mask)[None])
     return total.compute()
 
 
