@@ -64,15 +64,10 @@ def evaluate_samples(
     for start in track(starts, description=what, disable=not progress, transient=True):
         pairs = []
         for sample in samples[start : start + batch_size]:
-            try:
-                mask = read_mask(sample.mask, max_pixels)
-                photo, full_size = read_photo(sample.image, recipe.image_size, max_pixels)
-            except UnreadableImage as error:
-                if skips is None:
-                    raise
-                skips.skip(sample.image, error)
+            read = read_pair(sample, recipe.image_size, mask_size, skips, max_pixels)
+            if read is None:
                 continue
-            check_mask_size(full_size, mask.shape, sample, mask_size)
+            mask, photo = read
             pairs.append((mask, resize_pair(photo, mask, recipe.image_size)))
         if not pairs:
             continue
@@ -87,6 +82,21 @@ def evaluate_samples(
     return total.compute()
 
 
+def read_pair(sample, min_side: int | None, mask_size: str, skips: Skips | None, max_pixels: int):
+    """(mask, photo) of a sample whose mask fits its photo (``check_mask_size``), the photo
+    reduced towards ``min_side`` or at full size; None for a file ``skips`` took."""
+    try:
+        mask = read_mask(sample.mask, max_pixels)
+        photo, full_size = read_photo(sample.image, min_side, max_pixels)
+    except UnreadableImage as error:
+        if skips is None:
+            raise
+        skips.skip(sample.image, error)
+        return None
+    check_mask_size(full_size, mask.shape, sample, mask_size)
+    return mask, photo
+
+
 def evaluate_aligned(
     model, recipe: InputRecipe, samples: Sequence, class_names: Sequence[str], aligner,
     ignore_index: int = 255, mask_size: str = "scaled", progress: bool = True,
@@ -99,15 +109,10 @@ def evaluate_aligned(
     total = ConfusionMatrix(len(class_names), ignore_index)
     for sample in track(samples, description=f"evaluating {len(samples)} images (aligned)",
                         disable=not progress, transient=True):  # fmt: skip
-        try:
-            mask = read_mask(sample.mask, max_pixels)
-            photo, full_size = read_photo(sample.image, None, max_pixels)
-        except UnreadableImage as error:
-            if skips is None:
-                raise
-            skips.skip(sample.image, error)
+        read = read_pair(sample, None, mask_size, skips, max_pixels)
+        if read is None:
             continue
-        check_mask_size(full_size, mask.shape, sample, mask_size)
+        mask, photo = read
         points, _ = aligner(sample.image, photo)  # at the photo's own resolution
         if points is aligner.SKIP:  # aligner warned, naming the file
             if skips is not None:
