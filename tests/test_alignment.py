@@ -151,3 +151,11 @@ def test_align_none_gives_the_old_whole_photo_parse_in_bands(monkeypatch):
         old = predict_logits(model, recipe, [photo])[0].argmax(0).numpy()
         (new,) = predict_masks(model, recipe, [photo])
         assert new.shape == shape[:2] and (new == old).mean() > 0.999
+
+
+def test_a_face_the_photos_edge_cuts_parses_what_is_left_of_it():
+    place = placement(1.5, 0, (-110, 30))  # the left half of the face, eye and all, is outside
+    photo, truth, points = placed_face(5, place, (200, 240))
+    assert points[:, 0].min() < 0  # a landmark outside the photo
+    (mask,) = predict_masks(ColourOracle(SYNTHETIC_RECIPE), SYNTHETIC_RECIPE, [photo], [[points]])
+    assert mask.shape == (240, 200) and (mask == truth).mean() > 0.97

@@ -159,3 +159,12 @@ def test_evaluate_aligned_scores_a_placed_face_at_its_masks_own_size(tmp_path, c
     seen = (confusion.sum(0) + confusion.sum(1)) > 0
     per_class, mean = f1_from_confusion(confusion[seen][:, seen])
     assert mean > 0.8, per_class
+
+
+def test_a_face_below_the_detectors_minimum_is_a_named_no_face(caplog):
+    place = cv2.getRotationMatrix2D((256, 256), 0, 0.3)  # a face of about 27 px
+    photo = cv2.warpAffine(data.astronaut(), place, (400, 300), borderValue=(128, 128, 128))
+    aligner = Aligner(OmegaConf.create({"align": "auto"}))
+    with caplog.at_level(logging.WARNING):
+        assert aligner("small_face.jpg", photo) == (None, [])
+    assert "small_face.jpg: no face found, parsed whole (on_no_face=full)" in caplog.text
