@@ -22,6 +22,7 @@ from seg_f1.inference.model import InputRecipe, load_model, to_tensor
 from seg_f1.inference.onnx_model import OnnxModel
 
 log = logging.getLogger(__name__)
+CROPS_PER_PASS = 8
 
 
 @torch.no_grad()
@@ -66,8 +67,10 @@ def predict_masks(
     ]
     masks = [np.zeros(image.shape[:2], np.uint8) for image in images]
     confidence = {i: np.zeros(images[i].shape[:2], np.float32) for i, _, face in jobs if face}
+    logits = []  # at most CROPS_PER_PASS squares at a time: a crowd is not one huge batch
     with torch.no_grad():
-        logits = model(to_tensor(crops, recipe)) if crops else []
+        for start in range(0, len(crops), CROPS_PER_PASS):
+            logits.extend(model(to_tensor(crops[start : start + CROPS_PER_PASS], recipe)))
     for (i, matrix, face), scores in zip(jobs, logits, strict=True):
         if face:
             probs = scores.softmax(0).numpy().astype(np.float32)
