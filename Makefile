@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision must come as a matching pair: a CPU torch beside PyPI's CUDA
 # torchvision fails with "operator torchvision::nms does not exist" (GUIDE section 4).
 TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= dev,sweep,report
+EXTRAS ?= dev,sweep,report,faces
 STAMP := $(VENV)/.installed-$(subst $(eval) ,_,$(EXTRAS))
 
 export HF_HUB_OFFLINE ?= 1

@@ -8,6 +8,10 @@ original resolution and with flip test-time augmentation.
 ``decode=f1`` decides with the checkpoint's tuned per-class offsets (``seg_f1.calibrate``);
 ``both`` scores argmax and the offsets in one pass, side by side.
 
+``align=auto`` parses each photo as ``predict align=auto`` does (faces found by dlib, aligned to
+the model's framing, warped back) and scores it at its mask's own resolution: F1 on in-the-wild
+photos with full-photo masks. ``align=none`` (the default) is the squeezed-square scoring above.
+
 A file that cannot be read safely (more pixels than ``data.max_pixels``, damaged, a container
 Pillow and OpenCV do not know) is left out with a warning naming it and counted in the title of
 the table; ``strict=true`` makes it an error. A pair that reads but is wrong (a mask that does not
@@ -26,8 +30,9 @@ from rich.console import Console
 from seg_f1 import CONF_DIR, counted
 from seg_f1.inference.decoding import decoding_rules
 from seg_f1.inference.model import load_model
+from seg_f1.inference.parse import Aligner
 from seg_f1.inference.photos import Skips
-from seg_f1.inference.scoring import check_classes, confusions, scored_images
+from seg_f1.inference.scoring import check_classes, confusions, evaluate_aligned, scored_images
 from seg_f1.metrics import f1_from_confusion, summary_rows
 from seg_f1.report.files import save_text
 from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
@@ -49,18 +54,32 @@ def run(cfg: DictConfig) -> dict:
     at_setup = len(skips.files)
     decode = cfg.get("decode", "argmax")
     rules = decoding_rules(decode, model.decision_offsets, cfg.ckpt_path)
-    scored_pairs = scored_images(
-        model, recipe, samples, model.class_names, cfg.tta, cfg.eval_at_original_size,
-        cfg.batch_size, datamodule.mask_size, cfg.progress, skips, datamodule.max_pixels,
-    )  # fmt: skip
-    matrices = confusions(scored_pairs, rules, len(model.class_names), datamodule.ignore_index)
+    aligned = cfg.get("align", "none") == "auto"
+    if aligned:
+        if cfg.tta != "none":
+            raise ValueError(f"tta={cfg.tta} with align=auto: not supported; use tta=none")
+        matrices = evaluate_aligned(
+            model, recipe, samples, model.class_names, Aligner(cfg), datamodule.ignore_index,
+            datamodule.mask_size, cfg.progress, skips, datamodule.max_pixels, rules,
+        )  # fmt: skip
+    else:
+        scored_pairs = scored_images(
+            model, recipe, samples, model.class_names, cfg.tta, cfg.eval_at_original_size,
+            cfg.batch_size, datamodule.mask_size, cfg.progress, skips, datamodule.max_pixels,
+        )  # fmt: skip
+        matrices = confusions(scored_pairs, rules, len(model.class_names), datamodule.ignore_index)
     rows = side_by_side({rule: summary_rows(m, model.class_names) for rule, m in matrices.items()})
     confmat = matrices["f1" if decode == "f1" else "argmax"]
     scored = len(samples) - (len(skips.files) - at_setup)
     title = (
         f"{cfg.split}: {counted(scored, 'image')}"
         + (f" ({skips.summary()})" if skips.files else "")
-        + f", tta={cfg.tta}, {'original' if cfg.eval_at_original_size else 'model'} size"
+        + f", tta={cfg.tta}, "
+        + (
+            "aligned faces, mask size"
+            if aligned
+            else f"{'original' if cfg.eval_at_original_size else 'model'} size"
+        )
         + f", decode={decode}"
     )
     table = record_table(rows, title)

@@ -77,7 +77,10 @@ class ConfusionMatrix(MulticlassConfusionMatrix):
         super().__init__(num_classes=num_classes, ignore_index=ignore_index, validate_args=False)
 
     def update(self, logits: Tensor, target: Tensor) -> None:  # type: ignore[override]
-        super().update(logits.detach().argmax(dim=1), target)
+        """``logits`` [B, C, H, W], or class indices [B, H, W] already chosen (a mask built in
+        bands, with no full-size logits)."""
+        chosen = logits if logits.dim() == target.dim() else logits.detach().argmax(dim=1)
+        super().update(chosen, target)
 
     def f1(self, ignore_background: bool = True) -> tuple[Tensor, float]:
         return f1_from_confusion(self.compute(), ignore_background)

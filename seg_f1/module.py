@@ -17,6 +17,7 @@ from torch import Tensor
 
 from seg_f1.data.batch_augment import batch_seed
 from seg_f1.data.datamodule import IMAGENET_MEAN, IMAGENET_STD
+from seg_f1.data.framing import framing_of
 from seg_f1.data.labels import SPLITS
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
@@ -256,6 +257,7 @@ class SegmentationModule(L.LightningModule):
         checkpoint["class_names"] = self.class_names
         if self.run_config is not None:
             checkpoint["config"] = self.run_config
+            checkpoint["framing"] = framing_of(self.run_config.get("data"))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """When fit resumes, this runs just before the first shuffle draws from the RNGs.

@@ -8,9 +8,14 @@ the default) or its first frame alone (``frames=first``). With ``backend=onnx
 onnx_model=<file.onnx>`` an export of ``seg_f1.export`` runs through onnxruntime and no torch
 checkpoint is needed. A file that cannot be read safely (over ``max_pixels``, unreadable, an
 unknown container) is skipped with a warning that names it and counted in the summary;
-``strict=true`` makes it an error. ``decode=f1`` draws the masks with the model's per-class
-decision offsets tuned for F1 (``seg_f1.calibrate``) instead of argmax. A non-empty output
-folder is refused unless ``overwrite=true``; one inside the input is not read.
+``strict=true`` makes it an error. A non-empty output folder is refused unless
+``overwrite=true``; one inside the input is not read.
+
+``align=auto`` (the default; needs ``pip install "seg_f1[faces]"``) finds each face with dlib,
+warps it onto the framing the model was trained on, and warps its parse back into the photo;
+``align=none`` squeezes the whole photo into the model's square (docs/predict.md).
+``decode=f1`` draws the masks with the model's per-class decision offsets tuned for F1
+(``seg_f1.calibrate``) instead of argmax.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from rich.progress import track
 from seg_f1 import CONF_DIR, counted
 from seg_f1.data.images import FRAMES, MAX_PIXELS
 from seg_f1.inference.decoding import chosen_offsets
-from seg_f1.inference.parse import load_backend, predict_masks
+from seg_f1.inference.parse import Aligner, load_backend, predict_masks
 from seg_f1.inference.photos import (
     INPUT_SUFFIXES,
     Skips,
@@ -38,7 +43,7 @@ from seg_f1.inference.photos import (
 )
 from seg_f1.report.figures import legend_figure
 from seg_f1.report.files import save_figure
-from seg_f1.report.palette import overlay
+from seg_f1.report.palette import draw_faces, overlay, with_legend
 from seg_f1.runs.directory import announced, hydra_run_dir
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,7 @@ def run(cfg: DictConfig) -> list[Path]:
     model, recipe = load_backend(cfg)
     source = cfg.ckpt_path if cfg.backend == "torch" else cfg.onnx_model
     offsets = chosen_offsets(cfg.get("decode", "argmax"), model.decision_offsets, source)
+    aligner = Aligner(cfg)
     if cfg.overlay:
         save_figure(legend_figure(model.class_names), output / "legend.png")
     written, parsed, parsed_names, skips = [], set(), set(), Skips(cfg.get("strict", False))
@@ -65,16 +71,23 @@ def run(cfg: DictConfig) -> list[Path]:
         batches(frames, cfg.batch_size), total=total, description="predicting",
         disable=not cfg.progress,
     ):  # fmt: skip
-        masks = predict_masks(model, recipe, [image for _, _, image in batch], offsets)
-        for (path, frame, image), mask in zip(batch, masks, strict=True):
+        found = [aligner(path, image) for path, _, image in batch]
+        batch = [item for item, (points, _) in zip(batch, found, strict=True)
+                 if points is not Aligner.SKIP]  # fmt: skip
+        kept = [(points, boxes) for points, boxes in found if points is not Aligner.SKIP]
+        masks = predict_masks(
+            model, recipe, [image for _, _, image in batch], [points for points, _ in kept], offsets
+        )
+        for (path, frame, image), mask, (_, boxes) in zip(batch, masks, kept, strict=True):
             stem = output / path.relative_to(base).with_suffix("")
             name = stem.with_name(stem.name + frame + "_mask.png")
             if name in parsed_names:
                 raise ValueError(f"{path} would write {name} a second time; rename the file")
             save_png(mask, name)
             if cfg.overlay:
+                picture = draw_faces(overlay(image, mask, model.class_names), boxes)
                 save_png(
-                    overlay(image, mask, model.class_names),
+                    with_legend(picture, mask, model.class_names),
                     stem.with_name(stem.name + frame + "_overlay.png"),
                 )
             written.append(name)
@@ -83,6 +96,10 @@ def run(cfg: DictConfig) -> list[Path]:
     log.info("wrote %s for %d of %s to %s%s", counted(len(written), "mask"), len(parsed),
              counted(len(files), "image file"), output,
              f"; {skips.summary()}" if skips.files else "")  # fmt: skip
+    if aligner.no_face:
+        what = "parsed whole" if aligner.on_no_face == "full" else "skipped"
+        log.info("no face found in %s (%s): %s", counted(len(aligner.no_face), "image"), what,
+                 listed(aligner.no_face))  # fmt: skip
     if others:
         suffixes = ", ".join(INPUT_SUFFIXES)
         log.info("left %s with no image suffix (%s): %s",

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import lightning
+import numpy as np
 import torch
 
+from seg_f1.data.drawing import sample_with_landmarks
+from seg_f1.data.framing import framing_of
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.data.labels import CELEBAMASK_HQ_FLIP_PAIRS as FLIP_PAIRS
+from seg_f1.inference.model import InputRecipe
 from seg_f1.module import SegmentationModule
+from seg_f1.report.palette import colourise, palette
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 def write_checkpoint(
-    path: Path, image_size: int = 32, mean=IMAGENET_MEAN, std=IMAGENET_STD
+    path: Path, image_size: int = 32, mean=IMAGENET_MEAN, std=IMAGENET_STD, full: bool = False
 ) -> Path:
+    """A tiny U-Net (encoder depth 3), or with ``full`` the default U-Net-resnet18."""
     torch.manual_seed(0)
     module = SegmentationModule(
         class_names=list(CLASSES),
         encoder_name="resnet18",
-        model_kwargs={"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
+        model_kwargs={} if full else {"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
         mean=list(mean),
         std=list(std),
     )
@@ -41,3 +48,40 @@ def write_checkpoint(
     }
     torch.save(checkpoint, path)
     return path
+
+
+def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """A 2x3 matrix applied to [N, 2] points."""
+    return np.asarray(points) @ np.asarray(matrix)[:, :2].T + np.asarray(matrix)[:, 2]
+
+
+class ColourOracle:
+    """A stand-in for a perfect model of colourised masks: each pixel's class is the palette
+    colour nearest to it, as logits (10 for that class, 0 for the others)."""
+
+    def __init__(self, recipe: InputRecipe) -> None:
+        self.recipe = recipe
+        self.colours = torch.from_numpy(palette(CLASSES).astype(np.float32))
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.recipe.mean)[None, :, None, None]
+        std = torch.tensor(self.recipe.std)[None, :, None, None]
+        rgb = (batch * std + mean) * 255
+        distance = ((rgb[:, None] - self.colours[None, :, :, None, None]) ** 2).sum(2)
+        return (
+            torch.nn.functional.one_hot(distance.argmin(1), len(CLASSES)).permute(0, 3, 1, 2) * 10.0
+        )
+
+
+SYNTHETIC_RECIPE = InputRecipe(
+    128, (0.0,) * 3, (1.0,) * 3, (), framing_of({"framing": "synthetic"})
+)
+
+
+def placed_face(index: int, place: np.ndarray, canvas: tuple[int, int]):
+    """A synthetic face (its mask coloured, so ColourOracle reads it back) placed on a canvas:
+    the photo, its ground-truth mask, its landmarks there."""
+    _, mask, points = sample_with_landmarks(0, "test", index, 128)
+    photo = cv2.warpAffine(colourise(mask, CLASSES), place, canvas, flags=cv2.INTER_NEAREST)
+    truth = cv2.warpAffine(mask, place, canvas, flags=cv2.INTER_NEAREST)
+    return photo, truth, apply(place, points)

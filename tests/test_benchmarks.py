@@ -151,3 +151,14 @@ def test_bench_levers_prints_a_ratio_per_lever_against_float32():
     for row in rows[:4]:
         assert float(row[4].strip(" *")) > 0 and float(row[5]) > 0  # ratio, GFLOP/s
     assert "F1 confusion update" in levers
+
+
+@pytest.mark.slow
+def test_bench_predict_prints_time_and_memory_of_the_three_variants():
+    out = run_benchmark("bench_predict.py", "--width", "640", "--height", "480", "--size", "64")
+    for variant in ("before", "none", "auto"):
+        row = re.search(rf"^{variant}\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)$", out, re.M)
+        assert row, out
+        wall, parse_s, rss = map(float, row.groups())
+        assert 0 < parse_s < wall and rss > 100
+    assert number_after("align=none mask equal to before's at", out) > 99.9

@@ -152,7 +152,8 @@ def test_predict_with_onnx_needs_no_checkpoint_and_matches_torch_at_two_sizes(tm
     # through the command line a user types, not a hand-made config
     command = [sys.executable, "-m", "seg_f1.predict", "backend=onnx",
                f"onnx_model={tmp_path / 'm.onnx'}", f"input={tmp_path / 'photos'}",
-               f"output={tmp_path / 'out'}", "progress=false"]  # fmt: skip
+               f"output={tmp_path / 'out'}", "progress=false",
+               "align=none"]  # fmt: skip  # the whole-photo parse, as predict_masks' default
     done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "predict: run directory " in done.stdout and "predict done; its log" in done.stdout

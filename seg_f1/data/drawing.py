@@ -44,8 +44,10 @@ def _face_grid(size: int, cx: float, cy: float, a: float, b: float, roll: float)
     return FaceGrid(x=x, y=y, u=u, v=v)
 
 
-def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
-    """One face's index mask; parts are painted back to front, so later parts win."""
+def draw_mask(rng: np.random.Generator, size: int, landmarks: list | None = None) -> np.ndarray:
+    """One face's index mask; parts are painted back to front, so later parts win. A
+    ``landmarks`` list receives the face's 5 points in dlib's order (see ``face_points``), which
+    the alignment tests take as ground truth; the draws from ``rng`` are the same either way."""
     a = size * rng.uniform(0.28, 0.34)
     b = a * rng.uniform(1.2, 1.38)
     cx = size * rng.uniform(0.42, 0.58)
@@ -73,7 +75,7 @@ def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     earrings = _paint_ears(paint, g, rng, yaw)
     paint("skin", g.ellipse(0.0, 0.0, 1.0, 1.0))
     du = yaw * 0.35
-    _paint_nose(paint, g, rng, du)
+    nose_v = _paint_nose(paint, g, rng, du)
     eye_v = rng.uniform(-0.18, -0.06)
     if rng.random() < 0.08:
         frame = np.zeros(g.u.shape, bool)
@@ -82,7 +84,9 @@ def draw_mask(rng: np.random.Generator, size: int) -> np.ndarray:
             frame |= outer & ~g.ellipse(side * 0.4 + du, eye_v, 0.22, 0.13)
         frame |= (np.abs(g.u - du) < 0.11) & (np.abs(g.v - eye_v + 0.03) < 0.025)
         paint("eye_g", frame)
-    _paint_eyes_and_brows(paint, g, rng, du, eye_v, yaw)
+    eyes = _paint_eyes_and_brows(paint, g, rng, du, eye_v, yaw)
+    if landmarks is not None:
+        landmarks.extend(face_points((cx, cy, a, b, roll), eyes, eye_v, (du * 1.4, nose_v)))
     _paint_mouth(paint, g, rng, du)
     _paint_hair(paint, g, rng)
     paint("ear_r", earrings)  # after skin and hair, as in the official merge order
@@ -107,22 +111,39 @@ def _paint_ears(paint: Callable, g: FaceGrid, rng: np.random.Generator, yaw: flo
     return earrings
 
 
-def _paint_nose(paint: Callable, g: FaceGrid, rng: np.random.Generator, du: float) -> None:
+def face_points(frame, eyes, eye_v: float, nose) -> list[tuple[float, float]]:
+    """dlib's 5-point order in pixel coordinates (pixel centres at integers): the image-right
+    eye's outer and inner corner, the image-left eye's outer and inner corner, the nose's base.
+    ``frame`` is the face frame (cx, cy, a, b, roll), ``eyes`` (centre u, half width) per side."""
+    cx, cy, a, b, roll = frame
+    cos, sin = np.cos(roll), np.sin(roll)
+
+    def xy(u: float, v: float) -> tuple[float, float]:
+        return (cx + a * u * cos - b * v * sin - 0.5, cy + a * u * sin + b * v * cos - 0.5)
+
+    (right, right_half), (left, left_half) = eyes  # +u is the image's right when roll is 0
+    corners = [right + right_half, right - right_half, left - left_half, left + left_half]
+    return [xy(u, eye_v) for u in corners] + [xy(*nose)]
+
+
+def _paint_nose(paint: Callable, g: FaceGrid, rng: np.random.Generator, du: float) -> float:
     top, bottom = rng.uniform(-0.15, -0.05), rng.uniform(0.25, 0.35)
     depth = (g.v - top) / (bottom - top)
     half_width = 0.06 + rng.uniform(0.1, 0.15) * depth
     paint("nose", (depth > 0) & (depth < 1) & (np.abs(g.u - du * (1 + 0.4 * depth)) < half_width))
+    return bottom
 
 
 def _paint_eyes_and_brows(
     paint: Callable, g: FaceGrid, rng: np.random.Generator, du: float, eye_v: float, yaw: float
-) -> None:
+) -> list[tuple[float, float]]:
     spacing = rng.uniform(0.34, 0.42)
     openness = 1.0 if rng.random() > 0.1 else rng.uniform(0.3, 0.6)
     eye_ru, eye_rv = rng.uniform(0.13, 0.17), rng.uniform(0.06, 0.085) * openness
     brow_v = eye_v - rng.uniform(0.16, 0.22)
     brow_rv = rng.uniform(0.035, 0.055)
     arch = rng.uniform(0.0, 0.12)
+    eyes = []
     for side, eye, brow in ((1, "l_eye", "l_brow"), (-1, "r_eye", "r_brow")):
         foreshorten = 1.0 - max(0.0, -side * yaw) * 0.8  # the far side looks narrower
         centre = side * spacing + du
@@ -130,6 +151,8 @@ def _paint_eyes_and_brows(
         curve = brow_v + arch * ((g.u - centre) / 0.22) ** 2
         band = (np.abs(g.v - curve) < brow_rv) & (np.abs(g.u - centre) < 0.22 * foreshorten)
         paint(brow, band)
+        eyes.append((centre, eye_ru * foreshorten))
+    return eyes
 
 
 def _paint_mouth(paint: Callable, g: FaceGrid, rng: np.random.Generator, du: float) -> None:
@@ -208,6 +231,15 @@ def render_image(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def make_sample(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The (image, mask) pair for one index: a pure function of its arguments."""
+    image, mask, _ = sample_with_landmarks(seed, split, index, size)
+    return image, mask
+
+
+def sample_with_landmarks(
+    seed: int, split: str, index: int, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``make_sample``'s pair and the face's 5 landmarks, float [5, 2] (x, y) in dlib's order."""
     rng = np.random.default_rng([seed, SPLITS.index(split), index])
-    mask = draw_mask(rng, size)
-    return render_image(mask, rng), mask
+    points: list = []
+    mask = draw_mask(rng, size, points)
+    return render_image(mask, rng), mask, np.asarray(points, np.float32)

@@ -1,8 +1,8 @@
 """An exported ONNX model that carries what a deployer needs (class names, palette, mean/std,
-training size, the size multiple the network takes, and the F1 decision rule's per-class offsets
-``decision_offsets`` when the model was calibrated: masks are ``argmax(logits + offsets)``) in its
-``metadata_props``, and runs through
-onnxruntime alone: no torch checkpoint, no seg_f1 config.
+training size, the size multiple the network takes, the face framing, and the F1 decision
+rule's per-class offsets ``decision_offsets`` when the model was calibrated: masks are then
+``argmax(logits + offsets)``) in its ``metadata_props``, and runs through onnxruntime alone: no
+torch checkpoint, no seg_f1 config.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from seg_f1.data.framing import checked, framing_of
 from seg_f1.inference.model import InputRecipe
 from seg_f1.report.palette import palette
 
@@ -32,6 +33,9 @@ def metadata(class_names, recipe: InputRecipe, size_multiple: int) -> dict[str, 
         "image_size": str(recipe.image_size),
         "size_multiple": str(size_multiple),
         "flip_pairs": json.dumps([list(pair) for pair in recipe.flip_pairs]),
+        # where faces sit in the training squares: dlib's 5 landmarks as fractions of the side
+        "framing": recipe.framing["name"],
+        "face_template": json.dumps(recipe.framing["template"]),
         "input": f"{INPUT}: float32 [batch, 3, height, width], RGB in [0, 1] minus mean over std",
         "output": f"{OUTPUT}: float32 [batch, classes, height, width]",
     }
@@ -64,6 +68,14 @@ def read_metadata(session, path: Path) -> dict[str, str]:
     return props
 
 
+def exported_framing(props: dict[str, str], path: Path) -> dict:
+    """The export's framing; one from before framings were stored gets CelebA-HQ's."""
+    if "face_template" not in props:
+        return framing_of(None)
+    template = json.loads(props["face_template"])
+    return checked({"name": props.get("framing", "custom"), "template": template}, f"{path}")
+
+
 class OnnxModel:
     """Called like the torch network (a normalised [B, 3, H, W] tensor -> logits)."""
 
@@ -80,6 +92,7 @@ class OnnxModel:
             tuple(json.loads(props["mean"])),
             tuple(json.loads(props["std"])),
             tuple(tuple(pair) for pair in json.loads(props.get("flip_pairs", "[]"))),
+            exported_framing(props, path),
         )
         # the F1 decision rule's per-class offsets, when the checkpoint had them (decode=f1)
         offsets = props.get("decision_offsets")

@@ -1,8 +1,12 @@
 """A photo parsed at its own size by a model that sees squares of its training size: the torch
-network or its ONNX export, chosen by ``backend``."""
+network or its ONNX export, chosen by ``backend``. Either the whole photo is squeezed into one
+square (``align=none``), or each face is warped onto the model's framing from its 5 landmarks
+and its parse warped back (``align=auto``); either way the mask is built in bands
+(inference/alignment.py), never from full-size float maps of all classes."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,9 +17,12 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import Tensor
 
-from seg_f1.inference.decoding import decode
+from seg_f1.inference.alignment import aligned_crop, face_transform, paste, scale_matrix
 from seg_f1.inference.model import InputRecipe, load_model, to_tensor
 from seg_f1.inference.onnx_model import OnnxModel
+
+log = logging.getLogger(__name__)
+CROPS_PER_PASS = 8
 
 
 @torch.no_grad()
@@ -34,12 +41,49 @@ def predict_logits(
 
 
 def predict_masks(
-    model, recipe: InputRecipe, images: Sequence[np.ndarray], offsets: Tensor | None = None
+    model,
+    recipe: InputRecipe,
+    images: Sequence[np.ndarray],
+    landmarks: Sequence[Sequence[np.ndarray] | None] | None = None,
+    offsets: Tensor | None = None,
 ) -> list[np.ndarray]:
-    """One uint8 index mask per photo, each at the photo's own height and width; ``offsets``:
-    the F1 decision rule's per-class offsets (``seg_f1.inference.decoding``), None for argmax."""
-    logits = predict_logits(model, recipe, images)
-    return [decode(one, offsets, dim=0).numpy().astype(np.uint8) for one in logits]
+    """One uint8 index mask per photo, each at the photo's own height and width. ``landmarks``
+    gives each photo's faces (5 points each, dlib's order): a photo with faces is parsed face by
+    face, each pixel taking the most confident face, uncovered pixels background; a photo with
+    ``None`` (or no ``landmarks`` at all) is squeezed whole into the model's square.
+    ``offsets``: the F1 decision rule's per-class offsets (``seg_f1.inference.decoding``) added
+    to the log-probabilities, None for argmax; the warp back is linear, so adding them before it
+    (as ``exp(offsets)`` factors on probabilities) decides exactly as adding them after."""
+    size = recipe.image_size
+    landmarks = landmarks or [None] * len(images)
+    jobs = []  # (photo index, photo -> crop matrix, is a face)
+    for i, (image, faces) in enumerate(zip(images, landmarks, strict=True)):
+        if faces is None or len(faces) == 0:
+            jobs.append((i, scale_matrix(image.shape[:2], size), False))
+        else:
+            template = recipe.framing["template"]
+            jobs.extend((i, face_transform(points, template, size), True) for points in faces)
+    crops = [
+        aligned_crop(images[i], matrix, size)
+        if face
+        else cv2.resize(images[i], (size, size), interpolation=cv2.INTER_AREA)
+        for i, matrix, face in jobs
+    ]
+    masks = [np.zeros(image.shape[:2], np.uint8) for image in images]
+    confidence = {i: np.zeros(images[i].shape[:2], np.float32) for i, _, face in jobs if face}
+    logits = []  # at most CROPS_PER_PASS squares at a time: a crowd is not one huge batch
+    with torch.no_grad():
+        for start in range(0, len(crops), CROPS_PER_PASS):
+            logits.extend(model(to_tensor(crops[start : start + CROPS_PER_PASS], recipe)))
+    shift = torch.zeros(len(logits[0]) if logits else 0) if offsets is None else offsets.float()
+    for (i, matrix, face), scores in zip(jobs, logits, strict=True):
+        if face:
+            probs = (scores.softmax(0) * shift.exp()[:, None, None]).numpy().astype(np.float32)
+            paste(probs, matrix, masks[i], confidence[i])
+        else:  # logits, as F.interpolate of the whole photo's logits then argmax gave
+            decided = (scores + shift[:, None, None]).numpy().astype(np.float32)
+            paste(decided, matrix, masks[i], edge="replicate")
+    return masks
 
 
 def load_backend(cfg: DictConfig) -> tuple[Any, InputRecipe]:
@@ -57,3 +101,46 @@ def load_backend(cfg: DictConfig) -> tuple[Any, InputRecipe]:
         model = OnnxModel(cfg.onnx_model)
         return model, model.recipe
     raise ValueError(f"backend={cfg.backend}: expected torch or onnx")
+
+
+ALIGN_MODES, NO_FACE = ("auto", "none"), ("full", "skip")
+
+
+class Aligner:
+    """Per photo, what ``predict_masks`` parses: its faces' landmarks (``align=auto``: from the
+    ``landmarks`` file when it names the photo, else dlib), ``None`` for the whole photo
+    (``align=none``, or no face found with ``on_no_face=full``), or ``SKIP``. A photo with no face
+    is always said, by name: never a silent empty mask."""
+
+    SKIP = "skip"
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.mode = cfg.get("align", "none")
+        self.on_no_face = cfg.get("on_no_face", "full")
+        if self.mode not in ALIGN_MODES:
+            raise ValueError(f"align={self.mode!r}: expected one of {ALIGN_MODES}")
+        if self.on_no_face not in NO_FACE:
+            raise ValueError(f"on_no_face={self.on_no_face!r}: expected one of {NO_FACE}")
+        self.finder, self.known, self.no_face = None, {}, []
+        if self.mode == "auto":
+            from seg_f1.inference.faces import FaceFinder, read_landmarks
+
+            if cfg.get("landmarks"):
+                self.known = read_landmarks(cfg.landmarks)
+            self.finder = FaceFinder(
+                cfg.get("detector", "hog"), cfg.get("detect_side", 1280), cfg.get("upsample", 0)
+            )
+
+    def __call__(self, path, image: np.ndarray):
+        """(landmarks per face or None or SKIP, the detected faces for an overlay)."""
+        if self.mode == "none":
+            return None, []
+        given = self.known.get(str(path), self.known.get(getattr(path, "name", str(path))))
+        faces = [] if given is not None else self.finder(image)
+        points = list(given) if given is not None else [face.landmarks for face in faces]
+        if points:
+            return points, faces
+        self.no_face.append(path)
+        what = "parsed whole (on_no_face=full)" if self.on_no_face == "full" else "skipped"
+        log.warning("%s: no face found, %s", path, what)
+        return (None if self.on_no_face == "full" else self.SKIP), []

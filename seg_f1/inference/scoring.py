@@ -5,7 +5,10 @@ optional flip test-time augmentation."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import track
@@ -16,6 +19,7 @@ from seg_f1.data.dataset import check_mask_size, read_mask, resize_pair
 from seg_f1.data.images import MAX_PIXELS, UnreadableImage, read_photo
 from seg_f1.data.transforms import swap_lut
 from seg_f1.inference.model import InputRecipe, to_tensor
+from seg_f1.inference.parse import predict_masks
 from seg_f1.inference.photos import Skips
 from seg_f1.metrics import ConfusionMatrix
 
@@ -101,15 +105,10 @@ def scored_images(
     for start in track(starts, description=what, disable=not progress, transient=True):
         pairs = []
         for index, sample in enumerate(samples[start : start + batch_size], start):
-            try:
-                mask = read_mask(sample.mask, max_pixels)
-                photo, full_size = read_photo(sample.image, recipe.image_size, max_pixels)
-            except UnreadableImage as error:
-                if skips is None:
-                    raise
-                skips.skip(sample.image, error)
+            read = read_pair(sample, recipe.image_size, mask_size, skips, max_pixels)
+            if read is None:
                 continue
-            check_mask_size(full_size, mask.shape, sample, mask_size)
+            mask, photo = read
             pairs.append((index, mask, resize_pair(photo, mask, recipe.image_size)))
         if not pairs:
             continue
@@ -121,6 +120,56 @@ def scored_images(
             if p.shape[-2:] != target.shape:
                 p = F.interpolate(p, size=target.shape, mode="bilinear", align_corners=False)
             yield index, p, torch.from_numpy(target)[None]
+
+
+def read_pair(sample, min_side: int | None, mask_size: str, skips: Skips | None, max_pixels: int):
+    """(mask, photo) of a sample whose mask fits its photo (``check_mask_size``), the photo
+    reduced towards ``min_side`` or at full size; None for a file ``skips`` took."""
+    try:
+        mask = read_mask(sample.mask, max_pixels)
+        photo, full_size = read_photo(sample.image, min_side, max_pixels)
+    except UnreadableImage as error:
+        if skips is None:
+            raise
+        skips.skip(sample.image, error)
+        return None
+    check_mask_size(full_size, mask.shape, sample, mask_size)
+    return mask, photo
+
+
+def evaluate_aligned(
+    model, recipe: InputRecipe, samples: Sequence, class_names: Sequence[str], aligner,
+    ignore_index: int = 255, mask_size: str = "scaled", progress: bool = True,
+    skips: Skips | None = None, max_pixels: int = MAX_PIXELS,
+    rules: dict[str, Tensor | None] | None = None,
+) -> dict[str, Tensor]:  # fmt: skip
+    """The confusion matrix with each photo parsed as ``predict align=auto`` parses it (faces
+    found, aligned, warped back) and scored at its mask's own resolution: the photo is brought
+    to the mask's size first (CelebAMask-HQ's masks are half their photos' side), the way
+    in-the-wild parsers are scored after warping back. A photo ``aligner`` skips is counted.
+    One matrix per decision rule (``None``: argmax; a tensor: its class offsets)."""
+    rules = rules or {"argmax": None}
+    totals = {name: ConfusionMatrix(len(class_names), ignore_index) for name in rules}
+    what = f"evaluating {counted(len(samples), 'image')} (aligned)"
+    for sample in track(samples, description=what, disable=not progress, transient=True):
+        read = read_pair(sample, None, mask_size, skips, max_pixels)
+        if read is None:
+            continue
+        mask, photo = read
+        points, _ = aligner(sample.image, photo)  # at the photo's own resolution
+        if points is aligner.SKIP:  # aligner warned, naming the file
+            if skips is not None:
+                skips.files.append(Path(sample.image))
+            continue
+        if photo.shape[:2] != mask.shape:
+            scale = np.array(mask.shape[::-1]) / np.array(photo.shape[1::-1])
+            points = points and [(face + 0.5) * scale - 0.5 for face in points]
+            photo = cv2.resize(photo, mask.shape[::-1], interpolation=cv2.INTER_AREA)
+        for name, offsets in rules.items():
+            (predicted,) = predict_masks(model, recipe, [photo], [points], offsets)
+            target = torch.from_numpy(mask)[None]
+            totals[name].update(torch.from_numpy(predicted).long()[None], target)
+    return {name: total.compute() for name, total in totals.items()}
 
 
 def check_classes(ckpt_classes: Sequence[str], data_classes: Sequence[str], ckpt_path) -> None:

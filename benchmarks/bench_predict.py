@@ -1,0 +1,127 @@
+"""Wall time and peak memory of parsing one big photo: today's predict (``align=none`` and
+``align=auto``) against the code before issue 24, side by side in one run.
+
+    python benchmarks/bench_predict.py [--width 4000] [--height 3000] [--size 512] [--threads 2]
+
+Writes a ``--width`` x ``--height`` JPEG (12 MP at the default: scikit-image's astronaut, a real
+face, scaled up 3x and turned 10 degrees onto a noisy backdrop) and a U-Net-resnet18 checkpoint of
+the ``--size`` training squares (random weights: the cost does not depend on them). Each variant
+runs in its own fresh process, which loads the model, reads the photo, parses it and writes the
+mask PNG at the photo's size:
+
+- before: the whole photo's logits upsampled at once to the photo's size (``F.interpolate`` of
+  every class, then argmax), as predict did before issue 24;
+- none: ``align=none``, the same parse built in bands, one class at a time;
+- auto: ``align=auto``, dlib's detector and 5 landmarks, the face warped onto the model's
+  framing, its parse warped back over the face's region only.
+
+Printed per variant: the process's wall time (Python start, imports and model load included),
+the parse alone (read, detect, model, warp back, argmax), and the process's peak resident memory
+(``ru_maxrss`` of that child, from ``os.wait4``). The goal (issue 24): at most 5 s and 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import sys, time
+import numpy as np, torch
+torch.set_num_threads({threads})
+from PIL import Image
+from omegaconf import OmegaConf
+from seg_f1.inference.model import load_model
+from seg_f1.inference import parse
+model, recipe = load_model({ckpt!r})
+start = time.perf_counter()
+photo = np.asarray(Image.open({photo!r}).convert("RGB"))
+if {variant!r} == "before":
+    mask = parse.predict_logits(model, recipe, [photo])[0].argmax(0).numpy().astype(np.uint8)
+else:
+    aligner = parse.Aligner(OmegaConf.create({{"align": {variant!r}}}))
+    points, _ = aligner({photo!r}, photo)
+    (mask,) = parse.predict_masks(model, recipe, [photo], [points])
+Image.fromarray(mask).save({out!r})
+print(f"parse_s={{time.perf_counter() - start:.3f}}")
+"""
+
+
+def make_inputs(folder: Path, width: int, height: int, size: int) -> tuple[Path, Path]:
+    """The big photo and a full-size U-Net-resnet18 checkpoint of ``size`` squares."""
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from inference_fixtures import write_checkpoint
+
+    rng = np.random.default_rng(0)
+    canvas = rng.integers(60, 200, (height // 8, width // 8, 3), dtype=np.uint8)
+    canvas = cv2.resize(canvas, (width, height), interpolation=cv2.INTER_CUBIC)
+    turn = cv2.getRotationMatrix2D((256, 256), 10, 3.0)
+    turn[:, 2] += (width * 0.4 - 256, height * 0.35 - 256)
+    face = cv2.warpAffine(data.astronaut(), turn, (width, height))
+    inside = cv2.warpAffine(np.ones((512, 512), np.uint8), turn, (width, height)) > 0
+    canvas[inside] = face[inside]
+    photo = folder / "photo.jpg"
+    cv2.imwrite(str(photo), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ckpt = write_checkpoint(folder / "model.ckpt", image_size=size, full=True)
+    return photo, ckpt
+
+
+def measure(variant: str, photo: Path, ckpt: Path, folder: Path, threads: int) -> dict:
+    """One fresh process: its wall time, the parse's time, its peak RSS (MB)."""
+    code = CHILD.format(threads=threads, ckpt=str(ckpt), photo=str(photo), variant=variant,
+                        out=str(folder / f"{variant}_mask.png"))  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = child.stdout.read(), child.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{variant} failed:\n{err[-3000:]}")
+    parse_s = float(out.split("parse_s=")[1].split()[0])
+    return {
+        "variant": variant,
+        "wall_s": wall,
+        "parse_s": parse_s,
+        "rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=4000)
+    parser.add_argument("--height", type=int, default=3000)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        photo, ckpt = make_inputs(folder, args.width, args.height, args.size)
+        rows = [measure(v, photo, ckpt, folder, args.threads) for v in ("before", "none", "auto")]
+        import numpy as np
+        from PIL import Image
+
+        masks = {v: np.asarray(Image.open(folder / f"{v}_mask.png")) for v in ("before", "none")}
+        same = (masks["before"] == masks["none"]).mean()
+    print(f"{args.width}x{args.height} photo, {args.size} px model, {args.threads} threads")
+    print(f"{'variant':<8} {'wall s':>8} {'parse s':>8} {'peak RSS MB':>12}")
+    for row in rows:
+        name, wall, parse_s, rss = row["variant"], row["wall_s"], row["parse_s"], row["rss_mb"]
+        print(f"{name:<8} {wall:>8.2f} {parse_s:>8.2f} {rss:>12.0f}")
+    print(f"align=none mask equal to before's at {same:.4%} of pixels")
+
+
+if __name__ == "__main__":
+    main()
