@@ -3,6 +3,7 @@ learning curves from metrics.csv, and missing seeds reported rather than average
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 
@@ -155,3 +156,39 @@ def test_cli_writes_report_and_figure(sweep_dir, tmp_path):
     text = out.read_text()
     assert "![val F1 per epoch, mean ± 1 sd over seeds](img/ablation_curves.png)" in text
     assert "val F1 after epoch 2: faster?" in text
+
+
+def write_calibration(job_dir, argmax: float, tuned: float, l_eye: tuple[float, float]) -> None:
+    per_class = {"l_eye": {"pixel_share": 0.001, "argmax": l_eye[0], "f1": l_eye[1]}}
+    record = {"tuned_on": "val", "reported_on": "test", "kept_share": 0.5,
+              "test": {"argmax": argmax, "f1": tuned, "per_class": per_class}}  # fmt: skip
+    (job_dir / "calibration.json").write_text(json.dumps(record))
+
+
+def test_decoding_section_pairs_tuned_offsets_with_argmax_and_the_gap_left(sweep_dir):
+    ce = ([0.40, 0.42, 0.44], [0.45, 0.46, 0.50])
+    ce_dice = ([0.50, 0.53, 0.54], [0.51, 0.535, 0.55])
+    for first_job, (argmax, tuned) in ((0, ce), (3, ce_dice)):
+        for seed in range(3):
+            write_calibration(sweep_dir / str(first_job + seed), argmax[seed], tuned[seed],
+                              (0.1, 0.3))  # fmt: skip
+    text = render(load(sweep_dir), sweep_dir)
+    assert "## Decoding for F1" in text
+    mean, low, high = interval([t - a for a, t in zip(*ce, strict=True)])
+    row = (
+        f"| CE only | 0.4200 | 0.4700 | {mean:+.4f} [{low:+.4f}, {high:+.4f}] | **better** | 0.50 |"
+    )
+    assert row in text
+    with_argmax = interval([d - c for c, d in zip(ce[0], ce_dice[0], strict=True)])
+    with_tuned = interval([d - c for c, d in zip(ce[1], ce_dice[1], strict=True)])
+    left = with_tuned[0] / with_argmax[0]
+    assert f"| CE + 0.5·Dice − CE only | {with_argmax[0]:+.4f} [{with_argmax[1]:+.4f}, " in text
+    assert (
+        f"{with_tuned[0]:+.4f} [{with_tuned[1]:+.4f}, {with_tuned[2]:+.4f}] | {left:.0%} |" in text
+    )
+    assert "| Focal + 0.5·Dice | " not in text.split("## Decoding for F1")[1].split("###")[0]
+    assert "| CE only | +0.2000 | — | — | — | — |" in text  # l_eye: the smallest class
+
+
+def test_no_decoding_section_without_calibrated_jobs(sweep_dir):
+    assert "Decoding for F1" not in render(load(sweep_dir), sweep_dir)

@@ -99,7 +99,8 @@ def scored_images(
         raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     swap = torch.from_numpy(swap_lut(recipe.flip_pairs, class_names)[: len(class_names)]).long()
     swap = swap if tta == "flip" else None
-    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
+    weights = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    device = "cpu" if weights is None else weights.device
     starts = range(0, len(samples), batch_size)
     what = f"evaluating {counted(len(samples), 'image')}"
     for start in track(starts, description=what, disable=not progress, transient=True):

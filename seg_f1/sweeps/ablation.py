@@ -70,6 +70,7 @@ class Job:
     wall_s: float
     curve: dict[int, float]  # epochs completed -> val F1
     per_class: dict[str, float]
+    decoded: dict | None = None  # calibration.json's report split: F1 with argmax and tuned
 
 
 @dataclass
@@ -97,6 +98,19 @@ def read_curve(job_dir: Path) -> dict[int, float]:
             if row.get("val/f1") and row.get("epoch"):
                 curve[int(float(row["epoch"])) + 1] = float(row["val/f1"])
     return curve
+
+
+def read_decoding(job_dir: Path) -> dict | None:
+    """The job's ``calibration.json`` test scores (argmax and tuned offsets, one pass) with the
+    share of the tuned offsets kept; None when the job was not calibrated."""
+    path = job_dir / "calibration.json"
+    if not path.is_file():
+        return None
+    record = read_result(path)
+    split = record.get("reported_on")
+    if split not in record:
+        return None
+    return {**record[split], "kept_share": record.get("kept_share")}
 
 
 def load(multirun_dir: Path) -> Sweep:
@@ -127,6 +141,7 @@ def load(multirun_dir: Path) -> Sweep:
             wall_s=data.get("wall_time_s") or 0.0,
             curve=read_curve(path.parent),
             per_class=per_class,
+            decoded=read_decoding(path.parent),
         )
         for name, count in (data.get("class_pixels") or {}).items():
             pixels[name].append(count)

@@ -30,6 +30,7 @@ from seg_f1.sweeps.ablation import (
     paired_difference,
     smallest_classes,
 )
+from seg_f1.sweeps.ablation_decoding import decoding_section
 
 CURVE_AXES = {
     "xlabel": "epoch",
@@ -228,6 +229,7 @@ def render(
         "",
         *expectation_table(sweep),
         *smallest_table(sweep),
+        *decoding_section(sweep),
     ]
     lacking = missing_seeds(sweep)
     if sweep.unfinished or lacking:
