@@ -18,7 +18,13 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from seg_f1 import CONF_DIR
-from seg_f1.inference.calibration import calibrate, decoding_table, store_offsets, write_record
+from seg_f1.inference.calibration import (
+    calibrate,
+    decoding_table,
+    store_offsets,
+    write_record,
+    write_reports,
+)
 from seg_f1.inference.model import load_model
 from seg_f1.inference.scoring import check_classes
 from seg_f1.report.tables import rich_table
@@ -43,6 +49,8 @@ def run(cfg: DictConfig) -> dict:
     record["checkpoint"] = str(ckpt_path)
     out = Path(cfg.output_dir).expanduser() if cfg.get("output_dir") else run_dir_of(ckpt_path)
     write_record(record, out / "calibration.json")
+    if report is not None:
+        write_reports(record, out)
     if cfg.store:
         store_offsets(ckpt_path, record)
         log.info("stored the offsets in %s (decision_offsets)", ckpt_path)

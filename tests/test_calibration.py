@@ -41,6 +41,8 @@ def test_offsets_travel_from_training_to_evaluate_predict_and_onnx(compose_cfg, 
     classes = list(cfg.data.classes)
     assert list(record["offsets"]) == classes and record["offsets"]["background"] == 0.0
     assert record["test"]["argmax"] == decoding["test_f1_argmax"]
+    assert "## Decision rule" in (tmp_path / "diagnosis.md").read_text()
+    assert (tmp_path / "per_class_f1_decoding.png").stat().st_size > 0
     ckpt = checkpoint_of(tmp_path)
     stored = load_checkpoint(ckpt)["decision_offsets"]
     assert stored["classes"] == classes and stored["split"] == "val"

@@ -158,3 +158,26 @@ def test_decode_f1_without_offsets_names_the_file_and_the_command():
     assert list(decoding_rules("both", offsets, "m")) == ["argmax", "f1"]
     assert chosen_offsets("argmax", offsets, "m") is None
     assert torch.equal(chosen_offsets("f1", offsets, "m"), offsets)
+
+
+def test_the_decoding_figure_ticks_each_class_at_its_tuned_f1():
+    from seg_f1.report.decoding import TUNED_LABEL, decoding_figure, diagnosis_section
+
+    per_class = {"background": (0.9, 0.9), "skin": (0.8, 0.82), "eye_g": (0.3, 0.5)}
+    record = {
+        "reported_on": "test", "tuned_on": "val", "kept_share": 0.5,
+        "offsets": {"background": 0.0, "skin": -0.5, "eye_g": 1.0},
+        "test": {"argmax": 0.55, "f1": 0.66, "per_class": {
+            n: {"pixel_share": 0.3, "argmax": a, "f1": t} for n, (a, t) in per_class.items()}},
+    }  # fmt: skip
+    fig = decoding_figure(record)
+    ax = fig.axes[0]
+    rows = dict(zip((t.get_text() for t in ax.get_yticklabels()), ax.get_yticks(), strict=True))
+    (ticks,) = ax.collections
+    placed = {tuple(xy) for xy in ticks.get_offsets().tolist()}
+    assert placed == {(t, rows[n]) for n, (_, t) in per_class.items()}
+    assert TUNED_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "argmax 0.5500" in ax.get_title() and "0.6600" in ax.get_title()
+    text = diagnosis_section(record)
+    assert "argmax 0.5500, with per-class offsets tuned on val 0.6600 (+0.1100)" in text
+    assert "Offsets: skin -0.50, eye_g +1.00." in text

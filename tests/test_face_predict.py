@@ -153,7 +153,7 @@ def test_evaluate_aligned_scores_a_placed_face_at_its_masks_own_size(tmp_path, c
     samples = [Sample(tmp_path / f"{n}.png", tmp_path / f"{n}_mask.png") for n in ("face", "empty")]
     with caplog.at_level(logging.WARNING):
         confusion = evaluate_aligned(ColourOracle(SYNTHETIC_RECIPE), SYNTHETIC_RECIPE, samples,
-                                     CLASSES, aligner, progress=False)  # fmt: skip
+                                     CLASSES, aligner, progress=False)["argmax"]  # fmt: skip
     assert f"{tmp_path / 'empty.png'}: no face found, skipped" in caplog.text
     assert confusion.sum() == 240 * 260  # the face photo alone, at its mask's size
     seen = (confusion.sum(0) + confusion.sum(1)) > 0

@@ -21,6 +21,8 @@ from seg_f1.inference.model import InputRecipe, recipe_of
 from seg_f1.inference.pixel_sample import MAX_PIXELS, PixelSample
 from seg_f1.inference.scoring import confusions, scored_images
 from seg_f1.metrics import f1_from_confusion, per_class_rows
+from seg_f1.report.decoding import SECTION, decoding_figure, diagnosis_section
+from seg_f1.report.files import save_figure, save_text
 from seg_f1.report.tables import Column, Table, decimals4
 from seg_f1.runs.checkpoints import load_checkpoint, save_torch
 from seg_f1.runs.results import write_json_atomic
@@ -149,9 +151,20 @@ def calibrate_trained(
     record = calibrate(module, recipe, module.class_names, val, test, datamodule.ignore_index)
     record["checkpoint"] = ckpt_path
     write_record(record, Path(output_dir) / "calibration.json")
+    write_reports(record, Path(output_dir))
     if ckpt_path:
         store_offsets(ckpt_path, record)
     return record
+
+
+def write_reports(record: dict, folder: Path) -> None:
+    """``per_class_f1_decoding.png``, and the decision rule's section in ``diagnosis.md`` when
+    the run wrote one (a section written before is replaced)."""
+    save_figure(decoding_figure(record), folder / "per_class_f1_decoding.png")
+    diagnosis = folder / "diagnosis.md"
+    if diagnosis.is_file():
+        text = diagnosis.read_text().split(SECTION)[0].rstrip("\n") + "\n"
+        save_text(text + diagnosis_section(record), diagnosis)
 
 
 def decoding_summary(record: dict) -> dict:
