@@ -57,7 +57,8 @@ def short_config(path: Path) -> str | None:
     if not HydraConfig.initialized():
         return None
     hydra = HydraConfig.get()
-    if hydra.mode == RunMode.MULTIRUN and hydra.job.num == 0:
+    # a config composed outside a launcher (tests, the compose API) has no job number
+    if hydra.mode == RunMode.MULTIRUN and OmegaConf.select(hydra, "job.num", default=0) == 0:
         return None
     choices = group_choices()
     order = [g for g in FIRST if g in choices] + sorted(set(choices) - set(FIRST))
