@@ -120,15 +120,39 @@ def test_a_stop_signal_outside_lightnings_loops_records_interrupted(tmp_path, na
     """As while data is generated or class weights counted: the default action would kill the
     process where it stands and leave result.json saying running."""
     signum = getattr(signal, name)
+    default = signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL
+    # the default disposition, whatever pytest inherited: nohup and `cmd &` without job
+    # control start it with SIGHUP and SIGINT ignored
+    inherited = signal.signal(signum, default)
 
     def body(record):
         os.kill(os.getpid(), signum)
         time.sleep(5)
         pytest.fail("the signal did not stop the run")
 
-    with pytest.raises((SystemExit, KeyboardInterrupt)):
-        run_objective(CFG, body, str(tmp_path))
+    try:
+        with pytest.raises((SystemExit, KeyboardInterrupt)):
+            run_objective(CFG, body, str(tmp_path))
+        assert signal.getsignal(signum) is default
+    finally:
+        signal.signal(signum, inherited)
     result = read_result(tmp_path / "result.json")
     assert result["status"] == "interrupted"
     assert name in result["error"] or result["error"] == "KeyboardInterrupt"
-    assert signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler)
+
+
+def test_a_hangup_the_process_was_told_to_ignore_stays_ignored(tmp_path):
+    """nohup's SIG_IGN is the user's choice: the run goes on and ends ok."""
+    inherited = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def body(record):
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(0.2)
+        record.data["best"] = 0.5
+
+    try:
+        run_objective(CFG, body, str(tmp_path))
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, inherited)
+    assert read_result(tmp_path / "result.json")["status"] == "ok"
