@@ -1,4 +1,4 @@
-"""Training levers side by side: each one's step time against today's default, on this machine.
+"""Training levers side by side: each one's step time against the former default, here.
 
     python benchmarks/bench_levers.py                          # both models, every lever
     python benchmarks/bench_levers.py --models default --rounds 5 --compile
@@ -6,9 +6,10 @@
 Each lever trains the same ``SegmentationModule`` (same seed, the default ``focal_dice`` loss,
 AdamW) on the same random batch and times ``--steps`` optimizer steps after ``--warmup`` ones;
 rounds run the levers in turn (the order rotates each round) and each ratio is the median of the
-per-round ratios against the round's baseline (float32, NCHW, not compiled: today's CPU
-default). Also per step: the loss's share (the step with the loss replaced by a plain mean of
-the logits) and the F1 confusion matrix update's share. Every row gives the model FLOP/s
+per-round ratios against the round's baseline (float32, NCHW, AdamW's per-tensor loop, not
+compiled: the CPU default before precision, layout and optimizer were chosen per machine).
+Also per step: the loss's share (the step with the loss replaced by a plain mean of the
+logits) and the F1 confusion matrix update's share. Every row gives the model FLOP/s
 (``torch.utils.flop_counter``, forward + backward) and its share of the peak measured in this
 process on the same threads, in that lever's compute dtype.
 
@@ -48,7 +49,7 @@ from seg_f1.training import build_datamodule, build_module, build_trainer  # noq
 
 NUM_CLASSES = 19
 HEADER = (
-    "| model | lever | time | vs float32 / today's default | GFLOP/s | share of measured peak |"
+    "| model | lever | time | vs the former default (float32) | GFLOP/s | share of measured peak |"
 )
 MODELS = {"default": ("resnet18", 64, 8), "large": ("resnet34", 512, 2)}
 
@@ -59,14 +60,22 @@ class Lever:
     precision: str = "32-true"
     channels_last: bool = False
     compile: bool = False
+    fused: bool = False  # AdamW's one-kernel step (conf/optimizer/adamw.yaml) instead of its loop
     plain_loss: bool = False  # the loss replaced by a mean of the logits: what the loss costs
 
 
 LEVERS = [
-    Lever("float32 (today's default)"),
+    Lever("float32 (the former default)"),
     Lever("bf16-mixed", precision="bf16-mixed"),
     Lever("channels_last", channels_last=True),
     Lever("bf16-mixed + channels_last", precision="bf16-mixed", channels_last=True),
+    Lever("fused AdamW", fused=True),
+    Lever(
+        "bf16-mixed + channels_last + fused AdamW (the default)",
+        precision="bf16-mixed",
+        channels_last=True,
+        fused=True,
+    ),  # fmt: skip
     Lever("float32, loss replaced by mean(logits)", plain_loss=True),
 ]
 COMPILED = Lever("float32 + torch.compile", compile=True)
@@ -91,7 +100,7 @@ def build(lever: Lever, encoder: str) -> SegmentationModule:
 
 
 def step_fn(lever: Lever, module: SegmentationModule, images, masks) -> Callable[[], None]:
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, fused=lever.fused)
     dtype = compute_dtype(lever.precision)
     inputs = images.contiguous(memory_format=torch.channels_last) if lever.channels_last else images
 

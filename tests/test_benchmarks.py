@@ -146,9 +146,10 @@ def test_bench_levers_prints_a_ratio_per_lever_against_float32():
     )  # fmt: skip
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| default")]
     levers = [row[2].strip() for row in rows]
-    assert levers[:2] == ["float32 (today's default)", "bf16-mixed"]
+    assert levers[:2] == ["float32 (the former default)", "bf16-mixed"]
+    assert "bf16-mixed + channels_last + fused AdamW (the default)" in levers
     assert float(rows[0][4].strip(" *")) == 1.0  # the baseline against itself
-    for row in rows[:4]:
+    for row in rows[:6]:
         assert float(row[4].strip(" *")) > 0 and float(row[5]) > 0  # ratio, GFLOP/s
     assert "F1 confusion update" in levers
 

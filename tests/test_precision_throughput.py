@@ -3,10 +3,12 @@ FLOPs as hand-computed and puts achieved FLOP/s and the share of measured peak i
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from seg_f1.callbacks.throughput import compute_dtype, peak_flops, training_flops
@@ -18,6 +20,7 @@ from seg_f1.config.precision import (
     resolve_channels_last,
     resolve_precision,
 )
+from seg_f1.runs.resume_config import config_changes
 from seg_f1.training import build_datamodule, build_module, build_trainer, train
 
 EPYC_FLAGS = "flags\t\t: fpu vme sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
@@ -141,3 +144,46 @@ def test_the_module_gets_the_layout_its_precision_asks_for(compose_cfg, precisio
     assert module.channels_last is nhwc
     weight = module.net.encoder.conv1.weight
     assert weight.is_contiguous(memory_format=torch.channels_last) is nhwc
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_the_optimizer_presets_step_with_one_fused_kernel(compose_cfg, optimizer):
+    cfg = compose_cfg(f"optimizer={optimizer}")
+    module = build_module(cfg, build_datamodule(cfg), "32-true")
+    configured = module.configure_optimizers()
+    chosen = configured["optimizer"] if isinstance(configured, dict) else configured
+    assert chosen.defaults["fused"] is True
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [(torch.optim.AdamW, {"lr": 3e-3, "weight_decay": 1e-4}),
+     (torch.optim.SGD, {"lr": 1e-2, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4})],
+)  # fmt: skip
+def test_a_fused_step_moves_the_weights_as_the_per_tensor_loop_does(kind, options):
+    torch.manual_seed(0)
+    # no bias before the norm: its gradient is rounding noise, which Adam scales up to +-lr
+    looped = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.Conv2d(8, 4, 1))
+    fused = copy.deepcopy(looped)
+    inputs = torch.randn(2, 3, 9, 9)
+    optimizers = [kind(looped.parameters(), foreach=False, **options),
+                  kind(fused.parameters(), fused=True, **options)]  # fmt: skip
+    for _ in range(3):
+        for net, optimizer in zip((looped, fused), optimizers, strict=True):
+            net(inputs).square().mean().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for a, b in zip(looped.parameters(), fused.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_checkpoint_from_before_fused_optimizers_continues_without_a_config_change(
+    compose_cfg,
+):
+    cfg = compose_cfg()
+    stored = OmegaConf.to_container(cfg, resolve=True)
+    del stored["optimizer"]["fused"]
+    assert "optimizer.fused" not in config_changes(stored, cfg)
+    assert config_changes(stored, compose_cfg("optimizer.fused=false")) == {
+        "optimizer.fused": {"was": None, "now": False}
+    }
