@@ -29,7 +29,6 @@ from rich.progress import track
 
 from seg_f1 import CONF_DIR, counted
 from seg_f1.data.images import FRAMES, MAX_PIXELS
-from seg_f1.inference.decoding import chosen_offsets
 from seg_f1.inference.parse import Aligner, load_backend, predict_masks
 from seg_f1.inference.photos import (
     INPUT_SUFFIXES,
@@ -41,8 +40,7 @@ from seg_f1.inference.photos import (
     readable,
     save_png,
 )
-from seg_f1.report.figures import legend_figure
-from seg_f1.report.files import save_figure
+from seg_f1.inference.rules import chosen_offsets
 from seg_f1.report.palette import draw_faces, overlay, with_legend
 from seg_f1.runs.directory import announced, hydra_run_dir
 
@@ -62,7 +60,10 @@ def run(cfg: DictConfig) -> list[Path]:
     source = cfg.ckpt_path if cfg.backend == "torch" else cfg.onnx_model
     offsets = chosen_offsets(cfg.get("decode", "argmax"), model.decision_offsets, source)
     aligner = Aligner(cfg)
-    if cfg.overlay:
+    if cfg.overlay:  # matplotlib draws legend.png: loaded only when overlays are asked for
+        from seg_f1.report.figures import legend_figure
+        from seg_f1.report.files import save_figure
+
         save_figure(legend_figure(model.class_names), output / "legend.png")
     written, parsed, parsed_names, skips = [], set(), set(), Skips(cfg.get("strict", False))
     frames = readable(files, skips, cfg.get("max_pixels", MAX_PIXELS), cfg.get("frames", "all"))
