@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import segmentation_models_pytorch as smp
 import torch
 from torch import Tensor, nn
 
@@ -67,6 +66,10 @@ def create_network(
     A local file holds the encoder's ``state_dict`` (e.g. torchvision's ``resnet18-*.pth``;
     classifier keys are dropped by smp), loaded strictly so a wrong file fails loudly.
     """
+    # here, not at the top: smp loads timm and torchvision (~200 MB), which predict's ONNX
+    # backend, importing this module for the recipe's normalisation, never needs
+    import segmentation_models_pytorch as smp
+
     local = encoder_weights is not None and _looks_like_path(encoder_weights)
     network = smp.create_model(
         arch,

@@ -1,6 +1,7 @@
 """predict's lean import path (issue 24): parsing a photo with the torch backend loads neither the
 training stack (Lightning, torchmetrics, albumentations) nor matplotlib, which cost every run
-about 130 MB before a photo is read; matplotlib comes in only to draw overlays' legend.png."""
+about 130 MB before a photo is read; matplotlib comes in only to draw overlays' legend.png. The
+ONNX backend needs no smp either (with timm and torchvision, ~200 MB)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ print("LOADED=" + ",".join(sorted({name.split(".")[0] for name in sys.modules}))
 
 
 def loaded_by_predict(tmp_path, *overrides: str) -> set[str]:
-    ckpt = write_checkpoint(tmp_path / "model.ckpt")
+    ckpt = tmp_path / "model.ckpt"
+    if not ckpt.is_file():
+        write_checkpoint(ckpt)
     photo = np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)
     Image.fromarray(photo).save(tmp_path / "photo.jpg")
     command = [sys.executable, "-c", CHILD, f"ckpt_path={ckpt}", f"input={tmp_path / 'photo.jpg'}",
@@ -52,3 +55,14 @@ def test_overlays_load_matplotlib_for_the_legend_and_still_no_training_stack(tmp
     offenders = sorted(loaded & set(HEAVY) - {"matplotlib"})
     assert not offenders, f"predict (align={align}, overlay=true) imported {offenders}"
     assert (tmp_path / "out" / "legend.png").is_file()
+
+
+def test_predict_with_onnx_loads_no_smp_timm_or_torchvision(tmp_path):
+    from seg_f1.inference.model import load_model
+    from seg_f1.inference.onnx_export import export_onnx
+
+    export_onnx(*load_model(write_checkpoint(tmp_path / "model.ckpt")), tmp_path / "m.onnx")
+    loaded = loaded_by_predict(tmp_path, "backend=onnx", f"onnx_model={tmp_path / 'm.onnx'}",
+                               "align=none", "overlay=false")  # fmt: skip
+    offenders = sorted(loaded & {*HEAVY, "segmentation_models_pytorch", "timm", "torchvision"})
+    assert not offenders, f"predict (backend=onnx, overlay=false) imported {offenders}"
