@@ -28,10 +28,10 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from seg_f1 import CONF_DIR, counted
-from seg_f1.inference.decoding import decoding_rules
 from seg_f1.inference.model import load_model
 from seg_f1.inference.parse import Aligner
 from seg_f1.inference.photos import Skips
+from seg_f1.inference.rules import decoding_rules
 from seg_f1.inference.scoring import check_classes, confusions, evaluate_aligned, scored_images
 from seg_f1.metrics import f1_from_confusion, summary_rows
 from seg_f1.report.files import save_text

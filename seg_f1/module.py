@@ -16,12 +16,20 @@ import torch
 from torch import Tensor
 
 from seg_f1.data.batch_augment import batch_seed
-from seg_f1.data.datamodule import IMAGENET_MEAN, IMAGENET_STD
 from seg_f1.data.framing import framing_of
 from seg_f1.data.labels import SPLITS
+from seg_f1.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from seg_f1.losses import CompositeLoss
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
-from seg_f1.network import channel_vector, create_network, normalise_pixels
+from seg_f1.network import (
+    ARCH,
+    ENCODER,
+    build_network,
+    channel_vector,
+    normalise_pixels,
+    run_network,
+    stored_normalisation,
+)
 from seg_f1.runs.resume import capture_rng_states, restore_rng_states, stretch_cosine
 
 log = logging.getLogger(__name__)
@@ -63,8 +71,8 @@ class SegmentationModule(L.LightningModule):
     def __init__(
         self,
         class_names: Sequence[str],
-        arch: str = "Unet",
-        encoder_name: str = "resnet18",
+        arch: str = ARCH,
+        encoder_name: str = ENCODER,
         encoder_weights: str | None = None,
         ignore_index: int = 255,
         loss: CompositeLoss | None = None,
@@ -91,12 +99,10 @@ class SegmentationModule(L.LightningModule):
             ignore=["loss", "optimizer", "scheduler", "run_config"], logger=False
         )
         self.class_names = list(class_names)
-        self.net = create_network(
-            arch, encoder_name, encoder_weights, len(self.class_names), **(model_kwargs or {})
+        self.net = build_network(
+            self.class_names, arch, encoder_name, encoder_weights, model_kwargs, channels_last
         )
         self.channels_last = channels_last
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
         if compile:
             self.net.compile(mode=_check_compile_mode(compile_mode))
         self.loss = loss
@@ -158,9 +164,7 @@ class SegmentationModule(L.LightningModule):
         return batch_seed(torch.initial_seed(), batches, trainer.global_rank)
 
     def forward(self, image: Tensor) -> Tensor:
-        if self.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
-        return self.net(image)
+        return run_network(self.net, image, self.channels_last)
 
     def _step(self, batch: dict, split: str) -> Tensor | None:
         if self.loss is None:
@@ -260,15 +264,14 @@ class SegmentationModule(L.LightningModule):
             checkpoint["framing"] = framing_of(self.run_config.get("data"))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """When fit resumes, this runs just before the first shuffle draws from the RNGs.
-
-        A checkpoint written before the model normalised its own input has no ``mean``/``std``
-        hyperparameters; its stored data config says what the weights were trained with."""
-        data = (checkpoint.get("config") or {}).get("data") or {}
-        if "mean" not in checkpoint.get("hyper_parameters", {}) and "mean" in data:
-            self.pixel_mean.copy_(channel_vector(data["mean"]))
-            self.pixel_std.copy_(channel_vector(data["std"]))
-            self.hparams.update(mean=list(data["mean"]), std=list(data["std"]))
+        """When fit resumes, this runs just before the first shuffle draws from the RNGs. A
+        checkpoint from before the model normalised its own input gets its data config's."""
+        stored = stored_normalisation(checkpoint)
+        if stored is not None:
+            mean, std = stored
+            self.pixel_mean.copy_(channel_vector(mean))
+            self.pixel_std.copy_(channel_vector(std))
+            self.hparams.update(mean=mean, std=std)
         resuming = self._trainer is not None and self.trainer.state.fn == "fit"
         if resuming and "rng_states" in checkpoint:
             restore_rng_states(checkpoint["rng_states"])

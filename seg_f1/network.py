@@ -1,6 +1,7 @@
 """The smp network and the pixels it is fed: built from ``conf/model`` with encoder weights from
 an smp name or a local file (hubs may be offline), and the one normalisation formula that
-training, evaluation, prediction and export share."""
+training, evaluation, prediction and export share. The LightningModule (``seg_f1.module``) and the
+inference loader (``seg_f1.inference.model``) both build, run and normalise through here."""
 
 from __future__ import annotations
 
@@ -9,13 +10,48 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import segmentation_models_pytorch as smp
 import torch
 from torch import Tensor, nn
 
 from seg_f1.runs.checkpoints import load_checkpoint
 
 log = logging.getLogger(__name__)
+ARCH, ENCODER = "Unet", "resnet18"  # conf/model's defaults, and an old checkpoint's
+
+
+def build_network(
+    class_names: Sequence[str],
+    arch: str = ARCH,
+    encoder_name: str = ENCODER,
+    encoder_weights: str | None = None,
+    model_kwargs: dict | None = None,
+    channels_last: bool = False,
+) -> nn.Module:
+    """The network a run's model hyperparameters name, one output channel per class, its weights
+    in NHWC with ``channels_last``."""
+    network = create_network(
+        arch, encoder_name, encoder_weights, len(class_names), **(model_kwargs or {})
+    )
+    if channels_last:
+        network.to(memory_format=torch.channels_last)
+    return network
+
+
+def run_network(network: nn.Module, image: Tensor, channels_last: bool) -> Tensor:
+    """Logits of a normalised batch; a channels_last network gets NHWC input to match."""
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return network(image)
+
+
+def stored_normalisation(checkpoint: dict) -> tuple[list[float], list[float]] | None:
+    """(mean, std) of a checkpoint written before the model normalised its own input: it has no
+    ``mean``/``std`` hyperparameters, and its stored data config says what the weights were
+    trained with. None for any other checkpoint (its hyperparameters say)."""
+    data = (checkpoint.get("config") or {}).get("data") or {}
+    if "mean" in checkpoint.get("hyper_parameters", {}) or "mean" not in data:
+        return None
+    return list(data["mean"]), list(data["std"])
 
 
 def create_network(
@@ -30,6 +66,10 @@ def create_network(
     A local file holds the encoder's ``state_dict`` (e.g. torchvision's ``resnet18-*.pth``;
     classifier keys are dropped by smp), loaded strictly so a wrong file fails loudly.
     """
+    # here, not at the top: smp loads timm and torchvision (~200 MB), which predict's ONNX
+    # backend, importing this module for the recipe's normalisation, never needs
+    import segmentation_models_pytorch as smp
+
     local = encoder_weights is not None and _looks_like_path(encoder_weights)
     network = smp.create_model(
         arch,

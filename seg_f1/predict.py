@@ -29,7 +29,7 @@ from rich.progress import track
 
 from seg_f1 import CONF_DIR, counted
 from seg_f1.data.images import FRAMES, MAX_PIXELS
-from seg_f1.inference.decoding import chosen_offsets
+from seg_f1.inference.memory import return_freed_memory
 from seg_f1.inference.parse import Aligner, load_backend, predict_masks
 from seg_f1.inference.photos import (
     INPUT_SUFFIXES,
@@ -41,8 +41,7 @@ from seg_f1.inference.photos import (
     readable,
     save_png,
 )
-from seg_f1.report.figures import legend_figure
-from seg_f1.report.files import save_figure
+from seg_f1.inference.rules import chosen_offsets
 from seg_f1.report.palette import draw_faces, overlay, with_legend
 from seg_f1.runs.directory import announced, hydra_run_dir
 
@@ -58,12 +57,11 @@ def run(cfg: DictConfig) -> list[Path]:
     output = Path(cfg.output).expanduser()
     files, base, others = input_files(Path(cfg.input).expanduser(), output)
     check_output(output, cfg.overwrite)
+    return_freed_memory()  # a 12 MP photo's parse in ~1 GB: activations freed are given back
     model, recipe = load_backend(cfg)
     source = cfg.ckpt_path if cfg.backend == "torch" else cfg.onnx_model
     offsets = chosen_offsets(cfg.get("decode", "argmax"), model.decision_offsets, source)
     aligner = Aligner(cfg)
-    if cfg.overlay:
-        save_figure(legend_figure(model.class_names), output / "legend.png")
     written, parsed, parsed_names, skips = [], set(), set(), Skips(cfg.get("strict", False))
     frames = readable(files, skips, cfg.get("max_pixels", MAX_PIXELS), cfg.get("frames", "all"))
     total = -(-len(files) // cfg.batch_size)
@@ -85,7 +83,8 @@ def run(cfg: DictConfig) -> list[Path]:
                 raise ValueError(f"{path} would write {name} a second time; rename the file")
             save_png(mask, name)
             if cfg.overlay:
-                picture = draw_faces(overlay(image, mask, model.class_names), boxes)
+                # the photo is not needed once its overlay is drawn: blended into it, no copy
+                picture = draw_faces(overlay(image, mask, model.class_names, in_place=True), boxes)
                 save_png(
                     with_legend(picture, mask, model.class_names),
                     stem.with_name(stem.name + frame + "_overlay.png"),
@@ -93,6 +92,11 @@ def run(cfg: DictConfig) -> list[Path]:
             written.append(name)
             parsed_names.add(name)
             parsed.add(path)
+    if cfg.overlay:  # after the parses, so matplotlib (loaded for it alone) adds to none of them
+        from seg_f1.report.figures import legend_figure
+        from seg_f1.report.files import save_figure
+
+        save_figure(legend_figure(model.class_names), output / "legend.png")
     log.info("wrote %s for %d of %s to %s%s", counted(len(written), "mask"), len(parsed),
              counted(len(files), "image file"), output,
              f"; {skips.summary()}" if skips.files else "")  # fmt: skip

@@ -10,16 +10,14 @@ from seg_f1.inference.decoding import (
     SHRINKS,
     Pixels,
     candidate_f1,
-    chosen_offsets,
     cross_validated_offsets,
     decode,
-    decoding_rules,
     mean_f1,
-    stored_offsets,
     tune_offsets,
     weighted_confusion,
 )
 from seg_f1.inference.pixel_sample import PixelSample
+from seg_f1.inference.rules import chosen_offsets, decoding_rules, stored_offsets
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion
 
 

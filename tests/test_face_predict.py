@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import run_env
 from inference_fixtures import SYNTHETIC_RECIPE, ColourOracle, placed_face, write_checkpoint
 from omegaconf import OmegaConf
 from PIL import Image
@@ -135,6 +137,28 @@ def test_onnx_carries_the_framing_and_parses_an_aligned_face_like_torch(tmp_path
     expected = predict_masks(model, recipe, [photo], [points])[0]
     got = predict_masks(onnx_model, onnx_model.recipe, [photo], [points])[0]
     assert (got == expected).mean() > 0.999
+
+
+def test_the_command_line_parses_an_aligned_face_with_onnx_as_with_torch(tmp_path):
+    """``python -m seg_f1.predict align=auto`` as a user types it, once per backend: the same
+    face found and warped, the same mask on all but a few pixels."""
+    ckpt = write_checkpoint(tmp_path / "model.ckpt", image_size=64)
+    export_onnx(*load_model(ckpt), tmp_path / "m.onnx")
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(astronaut_in_a_larger_photo()).save(tmp_path / "photos" / "astronaut.png")
+    masks = {}
+    for backend, model in (("torch", f"ckpt_path={ckpt}"),
+                           ("onnx", f"onnx_model={tmp_path / 'm.onnx'}")):  # fmt: skip
+        command = [sys.executable, "-m", "seg_f1.predict", f"backend={backend}", model,
+                   f"input={tmp_path / 'photos'}", f"output={tmp_path / backend}", "align=auto",
+                   "overlay=false", "progress=false",
+                   f"hydra.run.dir={tmp_path / f'{backend}_run'}"]  # fmt: skip
+        done = subprocess.run(command, cwd=tmp_path, env=run_env(), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "no face found" not in done.stdout + done.stderr  # aligned, not parsed whole
+        masks[backend] = np.asarray(Image.open(tmp_path / backend / "astronaut_mask.png"))
+    assert masks["torch"].shape == (600, 700)
+    assert (masks["onnx"] == masks["torch"]).mean() > 0.999
 
 
 def test_evaluate_aligned_scores_a_placed_face_at_its_masks_own_size(tmp_path, caplog):

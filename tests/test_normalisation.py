@@ -107,13 +107,12 @@ def test_an_old_checkpoint_takes_mean_and_std_from_its_stored_data_config(tmp_pa
     old = strip_normalisation(
         write_checkpoint(tmp_path / "new.ckpt", mean=MEAN, std=STD), tmp_path / "old.ckpt"
     )
-    model, recipe = load_model(old)
+    _, recipe = load_model(old)  # inference normalises by its recipe (to_tensor)
     assert recipe.mean == tuple(MEAN) and recipe.std == tuple(STD)
     lightning = SegmentationModule.load_from_checkpoint(old, encoder_weights=None)
-    for module in (model, lightning):
-        torch.testing.assert_close(module.pixel_mean.flatten(), torch.tensor(MEAN))
-        torch.testing.assert_close(module.pixel_std.flatten(), torch.tensor(STD))
-        assert list(module.hparams.mean) == MEAN
+    torch.testing.assert_close(lightning.pixel_mean.flatten(), torch.tensor(MEAN))
+    torch.testing.assert_close(lightning.pixel_std.flatten(), torch.tensor(STD))
+    assert list(lightning.hparams.mean) == MEAN
 
 
 def test_evaluate_and_export_agree_for_new_and_old_checkpoints(tmp_path, faces):

@@ -17,6 +17,7 @@ from PIL import Image
 from seg_f1.callbacks.replay import newest_training_run, project_root, replay
 from seg_f1.inference.model import load_model
 from seg_f1.metrics import per_class_rows
+from seg_f1.report import palette as palettes
 from seg_f1.report.palette import colourise, palette
 from seg_f1.report.runs import curves_markdown
 from seg_f1.training import train
@@ -47,6 +48,28 @@ def test_palette_is_fixed_by_name_and_255_is_white():
     assert (palette(["hair", "skin"])[0] == palette(["skin", "hair"])[1]).all()
     rgb = colourise(torch.tensor([[0, 1], [255, 1]]).numpy(), ["background", "skin"])
     assert rgb.shape == (2, 2, 3) and tuple(rgb[1, 0]) == (255, 255, 255)
+
+
+def test_an_overlay_in_bands_or_in_place_is_the_whole_photo_blend(monkeypatch):
+    """Bands of 7 rows over 30: the colours of the mask blended with the photo, its background
+    the photo's own, as one cv2.addWeighted of the whole photo gives; in place, in the photo."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (30, 20, 3), dtype=np.uint8)
+    mask = rng.integers(0, 4, (30, 20), dtype=np.uint8)
+    mask[0, 0] = 255
+    names = ["background", "skin", "hair", "nose"]
+    whole = cv2.addWeighted(photo, 0.5, colourise(mask, names), 0.5, 0.0)
+    whole[mask == 0] = photo[mask == 0]
+    monkeypatch.setattr(palettes, "BAND_PIXELS", 7 * 20)
+    assert np.array_equal(palettes.overlay(np.asfortranarray(photo), mask, names), whole)
+    mine = photo.copy()
+    assert palettes.overlay(mine, mask, names, in_place=True) is mine
+    assert np.array_equal(mine, whole)
+    counts = palettes.class_counts(mask, len(names))
+    assert counts.tolist() == np.bincount(mask.ravel(), minlength=256)[:4].tolist()
 
 
 @pytest.mark.slow

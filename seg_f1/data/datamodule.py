@@ -15,14 +15,11 @@ from seg_f1.data.batch_augment import BatchAugment, BatchTransform
 from seg_f1.data.dataset import FaceParsingDataset
 from seg_f1.data.folder import check_root
 from seg_f1.data.images import MAX_PIXELS
+from seg_f1.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from seg_f1.data.transforms import swap_lut
 from seg_f1.data.validation import check_options, validate_split
 
 log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 AUGMENT_PLACES = ("auto", "device", "loader")
 

@@ -23,6 +23,7 @@ MAX_PIXELS = 89_478_485  # Pillow's own default warning limit: a 9459 x 9459 pho
 FRAMES = ("all", "first")  # of an animated GIF/WebP/PNG or a multi-page TIFF
 # formats whose frames are pictures of their own (a phone's MPO JPEG holds a preview as frame 2)
 MULTI_FRAME_FORMATS = ("GIF", "PNG", "WEBP", "TIFF")
+BAND_PIXELS = 1 << 20  # pixels per band when a decoded picture is copied out (3 MB of RGB)
 TOLD_FILES = 5  # files named for holding several frames; the rest are counted once
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 _PILLOW_LIMIT = threading.Lock()
@@ -124,7 +125,7 @@ def read_frames(
             out = []
             for index in taken:
                 image.seek(index)
-                out.append(_rgb(ImageOps.exif_transpose(image)))
+                out.append(_rgb(_displayed(image)))
             return out, count
         except UNREADABLE as error:
             raise refused(path, error) from error
@@ -231,12 +232,29 @@ def displayed_size(image: Image.Image) -> tuple[int, int]:
     return (width, height) if turned else (height, width)
 
 
+def _displayed(image: Image.Image) -> Image.Image:
+    """``ImageOps.exif_transpose``, without the copy it makes of a photo that needs no turn (a
+    12 MP photo's copy is 48 MB); the frame stays untouched for the next ``seek``."""
+    image.load()  # a PNG's EXIF may follow its pixels
+    if image.getexif().get(ORIENTATION_TAG, 1) in ORIENTATION_TURNS:
+        return ImageOps.exif_transpose(image)
+    return image
+
+
 def _rgb(image: Image.Image) -> np.ndarray:
-    """16-bit greyscale keeps its top 8 bits: Pillow's own conversion would clip it to 255."""
+    """16-bit greyscale keeps its top 8 bits: Pillow's own conversion would clip it to 255.
+    Copied out in bands of rows: ``np.asarray`` of the whole picture would hold its bytes twice
+    more (Pillow's chunks and their join) and a mode conversion once more, ~160 MB at 12 MP."""
     if image.mode in SIXTEEN_BIT_MODES:
         grey = (np.clip(np.asarray(image), 0, 65535) >> 8).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    width, height = image.size
+    out = np.empty((height, width, 3), np.uint8)
+    rows = max(1, BAND_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(top + rows, height)))
+        out[top : top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
+    return out
 
 
 def _read_with_opencv(path, pillow_error: Exception, max_pixels: int = MAX_PIXELS) -> np.ndarray:

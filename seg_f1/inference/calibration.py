@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from seg_f1.inference.decoding import KEY, cross_validated_offsets
+from seg_f1.inference.decoding import cross_validated_offsets
 from seg_f1.inference.model import InputRecipe, recipe_of
 from seg_f1.inference.pixel_sample import MAX_PIXELS, PixelSample
+from seg_f1.inference.rules import KEY
 from seg_f1.inference.scoring import confusions, scored_images
 from seg_f1.metrics import f1_from_confusion, per_class_rows
 from seg_f1.report.decoding import SECTION, decoding_figure, diagnosis_section
@@ -146,7 +147,7 @@ def calibrate_trained(
     """The end of a training run (``calibrate: true``): the best weights' offsets tuned on val,
     test scored both ways, ``calibration.json`` written and the offsets stored in the best
     checkpoint. Returns the record."""
-    recipe = recipe_of(module, data_cfg)
+    recipe = recipe_of(data_cfg, module.hparams.mean, module.hparams.std)
     val, test = datamodule.checked_samples("val"), datamodule.checked_samples("test")
     record = calibrate(module, recipe, module.class_names, val, test, datamodule.ignore_index)
     record["checkpoint"] = ckpt_path

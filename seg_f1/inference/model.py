@@ -1,5 +1,6 @@
 """Checkpoints loaded for inference (never through arbitrary pickle), and the model's input
-recipe."""
+recipe. The network is rebuilt without the LightningModule: Lightning, torchmetrics and
+albumentations would add 130 MB to every predict, which needs none of them."""
 
 from __future__ import annotations
 
@@ -9,12 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from seg_f1.data.framing import checked, framing_of
-from seg_f1.inference.decoding import stored_offsets
-from seg_f1.module import SegmentationModule
-from seg_f1.network import channel_vector, normalise_pixels
+from seg_f1.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
+from seg_f1.inference.rules import stored_offsets
+from seg_f1.network import (
+    ARCH,
+    ENCODER,
+    build_network,
+    channel_vector,
+    normalise_pixels,
+    run_network,
+    stored_normalisation,
+)
 from seg_f1.runs.checkpoints import load_checkpoint
 
 
@@ -31,31 +40,76 @@ class InputRecipe:
     framing: dict = field(default_factory=lambda: framing_of(None), compare=False)
 
 
-def load_model(path: str | Path) -> tuple[SegmentationModule, InputRecipe]:
-    """The network in eval mode and the input recipe from the checkpoint's stored run config."""
-    checkpoint = load_checkpoint(path)
+class TrainedNetwork(nn.Module):
+    """A checkpoint's network, called as ``SegmentationModule`` is (normalised [B, 3, H, W] in,
+    logits out) and keeping what inference asks of it: the class names, the F1 decision rule's
+    offsets (``seg_f1.calibrate``, or None) and ``net`` itself (export reads its stride)."""
+
+    def __init__(
+        self, net: nn.Module, class_names, channels_last: bool, decision_offsets: Tensor | None
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.class_names = list(class_names)
+        self.channels_last = channels_last
+        self.decision_offsets = decision_offsets
+
+    def forward(self, image: Tensor) -> Tensor:
+        return run_network(self.net, image, self.channels_last)
+
+
+def load_model(path: str | Path) -> tuple[TrainedNetwork, InputRecipe]:
+    """The network in eval mode and the input recipe from the checkpoint's stored run config.
+
+    The file is memory-mapped and the network built on the meta device, then given the
+    checkpoint's own tensors: one copy of the weights is ever held, and a training checkpoint's
+    optimizer state is never read into memory."""
+    checkpoint = load_checkpoint(path, mmap=True)
     for key in ("state_dict", "hyper_parameters", "class_names"):
         if key not in checkpoint:
             raise ValueError(f"{path}: not a seg_f1 checkpoint, key {key!r} is missing")
-    hparams = {**checkpoint["hyper_parameters"], "encoder_weights": None, "compile": False}
+    hparams = checkpoint["hyper_parameters"]
     data = (checkpoint.get("config") or {}).get("data")
     if data is None:
         raise ValueError(f"{path}: the checkpoint has no stored config.data (image size, mean)")
-    module = SegmentationModule(**hparams)
-    module.on_load_checkpoint(checkpoint)  # mean/std of a checkpoint from before they were stored
-    module.load_state_dict(checkpoint["state_dict"])
-    module.eval()
+    class_names = hparams.get("class_names", checkpoint["class_names"])
+    with torch.device("meta"):
+        net = build_network(
+            class_names, hparams.get("arch", ARCH), hparams.get("encoder_name", ENCODER),
+            model_kwargs=hparams.get("model_kwargs"),
+        )  # fmt: skip
+    given_weights(net, checkpoint["state_dict"], path)
+    channels_last = bool(hparams.get("channels_last", False))
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
     # the F1 decision rule's class offsets (seg_f1.calibrate), or None
-    module.decision_offsets = stored_offsets(checkpoint, module.class_names, path)
-    return module, recipe_of(module, data, stored_framing(checkpoint, data, path))
+    offsets = stored_offsets(checkpoint, class_names, path)
+    model = TrainedNetwork(net, class_names, channels_last, offsets).eval()
+    mean, std = stored_normalisation(checkpoint) or (
+        hparams.get("mean", IMAGENET_MEAN),
+        hparams.get("std", IMAGENET_STD),
+    )
+    return model, recipe_of(data, mean, std, stored_framing(checkpoint, data, path))
 
 
-def recipe_of(module: SegmentationModule, data: dict, framing: dict | None = None) -> InputRecipe:
-    """The recipe of a module trained on the data config ``data`` (and its framing)."""
+def given_weights(net: nn.Module, state_dict: dict, path) -> None:
+    """The ``net.`` entries of a SegmentationModule's state_dict put in place (strictly: a
+    missing or unexpected key fails); anything still on the meta device is named."""
+    prefix = "net."
+    weights = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    net.load_state_dict(weights, assign=True)
+    empty = [name for name, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
+    if empty:
+        raise ValueError(f"{path}: the checkpoint holds no values for {empty[:5]}")
+
+
+def recipe_of(data: dict, mean, std, framing: dict | None = None) -> InputRecipe:
+    """The recipe of a model normalising with ``mean``/``std`` and trained on the data config
+    ``data`` (and its framing)."""
     return InputRecipe(
         int(data["image_size"]),
-        tuple(module.hparams.mean),
-        tuple(module.hparams.std),
+        tuple(mean),
+        tuple(std),
         tuple(tuple(pair) for pair in data.get("flip_pairs", ())),
         framing_of(data) if framing is None else framing,
     )

@@ -76,13 +76,15 @@ def predict_masks(
         for start in range(0, len(crops), CROPS_PER_PASS):
             logits.extend(model(to_tensor(crops[start : start + CROPS_PER_PASS], recipe)))
     shift = torch.zeros(len(logits[0]) if logits else 0) if offsets is None else offsets.float()
+    # each square's scores are changed in place and handed to paste as they are (float32 from
+    # either backend): no second [C, s, s] copy per step
     for (i, matrix, face), scores in zip(jobs, logits, strict=True):
         if face:
-            probs = (scores.softmax(0) * shift.exp()[:, None, None]).numpy().astype(np.float32)
-            paste(probs, matrix, masks[i], confidence[i])
+            probs = scores.float().softmax(0).mul_(shift.exp()[:, None, None])
+            paste(probs.contiguous().numpy(), matrix, masks[i], confidence[i])
         else:  # logits, as F.interpolate of the whole photo's logits then argmax gave
-            decided = (scores + shift[:, None, None]).numpy().astype(np.float32)
-            paste(decided, matrix, masks[i], edge="replicate")
+            decided = scores.float().add_(shift[:, None, None])
+            paste(decided.contiguous().numpy(), matrix, masks[i], edge="replicate")
     return masks
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from seg_f1.runs.io import write_atomically
+
+if TYPE_CHECKING:  # matplotlib is loaded by whoever draws a figure: predict's masks need none
+    from matplotlib.figure import Figure
 
 
 def save_bytes(data: bytes, path: Path) -> Path:
@@ -20,6 +21,8 @@ def save_bytes(data: bytes, path: Path) -> Path:
 
 def save_figure(fig: Figure, path: Path) -> Path:
     """As a 100-dpi PNG; the figure is closed, so a long sweep does not pile them up."""
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)

@@ -50,14 +50,31 @@ def colourise(mask: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     return colours[index]
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str], alpha=0.5):
+BAND_PIXELS = 1 << 20  # pixels per band of an overlay: 3 MB of colours, not a photo's 36 MB
+
+
+def overlay(
+    image: np.ndarray,
+    mask: np.ndarray,
+    class_names: Sequence[str],
+    alpha=0.5,
+    in_place: bool = False,
+):
     """The RGB ``image`` (uint8) blended with the coloured mask; background stays the photo.
-    In uint8 throughout: a 12 MP photo's float copies would take 0.6 GB."""
+    In uint8 throughout (a 12 MP photo's float copies would take 0.6 GB), and in bands of rows,
+    so the coloured mask is never held whole beside the photo and the blend. ``in_place``
+    blends into a C-ordered ``image`` itself, for a caller that is done with the photo."""
     import cv2
 
-    coloured = colourise(mask, class_names)
-    blend = cv2.addWeighted(np.ascontiguousarray(image), 1 - alpha, coloured, alpha, 0.0)
-    np.copyto(blend, image, where=(mask == 0)[..., None])
+    if in_place and image.flags.c_contiguous and image.flags.writeable:
+        blend = image
+    else:
+        blend = np.array(image, np.uint8, order="C")  # a copy, whatever the layout of image
+    rows = max(1, BAND_PIXELS // max(1, image.shape[1]))
+    for top in range(0, image.shape[0], rows):
+        part, labels = blend[top : top + rows], mask[top : top + rows]
+        mixed = cv2.addWeighted(part, 1 - alpha, colourise(labels, class_names), alpha, 0.0)
+        np.copyto(part, mixed, where=(labels != 0)[..., None])
     return blend
 
 
@@ -81,7 +98,7 @@ def with_legend(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str])
     beside it; the picture keeps the photo's size. One too small for a readable line gets none."""
     import cv2
 
-    counts = np.bincount(mask.ravel(), minlength=len(class_names))  # no sort of 12 M pixels
+    counts = class_counts(mask, len(class_names))
     shown = [c for c in range(1, len(class_names)) if counts[c]]
     height, width = image.shape[:2]
     row = max(10, min(height // (len(shown) + 1), max(10, height // 40)))
@@ -99,3 +116,15 @@ def with_legend(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str])
         cv2.putText(image, class_names[c], (row + row // 4, top + row - row // 4), 0, scale,
                     (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
     return image
+
+
+def class_counts(mask: np.ndarray, num_classes: int) -> np.ndarray:
+    """Pixels of each class index below ``num_classes`` (ignored labels such as 255 left out),
+    counted in bands of rows: ``np.bincount`` widens what it counts to int64, 96 MB for a whole
+    12 MP mask."""
+    rows = max(1, BAND_PIXELS // max(1, mask.shape[1]))
+    counts = np.zeros(num_classes, np.int64)
+    for top in range(0, mask.shape[0], rows):
+        band = np.bincount(mask[top : top + rows].ravel(), minlength=num_classes)
+        counts += band[:num_classes]
+    return counts

@@ -31,7 +31,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from seg_f1 import counted
-from seg_f1.metrics import f1_from_confusion
 from seg_f1.runs.io import write_atomically
 
 RESULT_FILE = "result.json"
@@ -137,6 +136,10 @@ class RunRecord:
     def observe(self, trainer: Any, module: Any, best: float) -> None:
         """Take the objective, the epoch count, per-class F1 and each class's pixel count on the
         split it was measured on (test if it ran, else the last validation)."""
+        # here, not at the top: Hydra imports this module in every command through the sweeper
+        # plugin, and seg_f1.metrics loads torchmetrics (and with it matplotlib)
+        from seg_f1.metrics import f1_from_confusion
+
         self.data["best"] = best
         self.data["epochs"] = int(trainer.current_epoch)
         test_f1 = trainer.callback_metrics.get("test/f1")

@@ -29,6 +29,7 @@ from seg_f1.sweeps.trials import (
     collect,
     group_by_config,
     ranked,
+    shown,
     swept_keys,
 )
 
@@ -39,15 +40,6 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
-
-
-def shown(raw: str) -> str:
-    """A swept value as a reader compares it: Optuna's 1.6648852816008435 as 1.665 (4
-    significant digits); ``best_experiment.yaml`` keeps the exact value."""
-    number = as_number(raw)
-    if number is None or raw.lstrip("-").isdigit():
-        return raw
-    return f"{number:.4g}"
 
 
 def trials_table(trials: list[Trial], keys: list[str]) -> Table:

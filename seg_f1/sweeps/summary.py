@@ -14,9 +14,8 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from seg_f1.sweeps.report import shown
 from seg_f1.sweeps.study import SWEEPER
-from seg_f1.sweeps.trials import chosen, collect, ranked
+from seg_f1.sweeps.trials import chosen, collect, ranked, shown
 
 log = logging.getLogger(__name__)
 

@@ -99,6 +99,15 @@ def as_number(value: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def shown(raw: str) -> str:
+    """A swept value as a reader compares it: Optuna's 1.6648852816008435 as 1.665 (4
+    significant digits); ``best_experiment.yaml`` keeps the exact value."""
+    number = as_number(raw)
+    if number is None or raw.lstrip("-").isdigit():
+        return raw
+    return f"{number:.4g}"
+
+
 @dataclass
 class Group:
     """The trials of one configuration (all swept values but the seed equal)."""

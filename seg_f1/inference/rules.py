@@ -1,0 +1,52 @@
+"""Which rule draws a mask (``decode=argmax|f1|both``) and the F1 offsets a checkpoint carries:
+what predict and evaluate need of the decision rule, without the tuning (``decoding``), which
+loads torchmetrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+KEY = "decision_offsets"  # where a checkpoint keeps them
+DECODES = ("argmax", "f1", "both")
+
+
+def stored_offsets(checkpoint: dict, class_names: Sequence[str], source) -> Tensor | None:
+    """The checkpoint's offsets, refused when tuned for other classes than ``class_names``."""
+    stored = checkpoint.get(KEY)
+    if not stored:
+        return None
+    if list(stored.get("classes", [])) != list(class_names):
+        raise ValueError(
+            f"{source}: its decision offsets were tuned for the classes {stored.get('classes')}, "
+            f"not {list(class_names)}; calibrate it again: python -m seg_f1.calibrate "
+            f"ckpt_path={source}"
+        )
+    return torch.tensor(stored["offsets"], dtype=torch.float32)
+
+
+def chosen_offsets(decode: str, offsets: Tensor | None, source) -> Tensor | None:
+    """The one rule a mask is drawn with (``decode=argmax|f1``): None for argmax."""
+    if decode == "both":
+        raise ValueError("decode=both scores two rules; a mask takes one: decode=argmax or f1")
+    return decoding_rules(decode, offsets, source).get("f1")
+
+
+def decoding_rules(decode: str, offsets: Tensor | None, source) -> dict[str, Tensor | None]:
+    """``decode=argmax|f1|both`` as named decision rules; ``f1`` needs tuned offsets."""
+    if decode not in DECODES:
+        raise ValueError(f"decode={decode!r}: expected one of {DECODES}")
+    if decode != "argmax" and offsets is None:
+        raise ValueError(
+            f"decode={decode}: {source} has no decision offsets; tune them with "
+            f"python -m seg_f1.calibrate ckpt_path=<checkpoint> (or train with calibrate=true), "
+            "or use decode=argmax"
+        )
+    rules: dict[str, Tensor | None] = {}
+    if decode in ("argmax", "both"):
+        rules["argmax"] = None
+    if decode in ("f1", "both"):
+        rules["f1"] = offsets
+    return rules
