@@ -17,7 +17,10 @@ mask PNG at the photo's size:
 
 Printed per variant: the process's wall time (Python start, imports and model load included),
 the parse alone (read, detect, model, warp back, argmax), and the process's peak resident memory
-(``ru_maxrss`` of that child, from ``os.wait4``). The goal (issue 24): at most 5 s and 1 GB.
+(``ru_maxrss`` of that child, from ``os.wait4``: what ``/usr/bin/time -v`` reports). Then the whole
+command as a user runs it, ``python -m seg_f1.predict ... align=none|auto overlay=true|false``
+(Hydra, the mask and overlay PNGs and legend.png included). The goal (issue 24): at most 5 s and
+1 GB.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from PIL import Image
 from omegaconf import OmegaConf
 from seg_f1.inference.model import load_model
 from seg_f1.inference import parse
+from seg_f1.inference.memory import return_freed_memory
+if {variant!r} != "before":
+    return_freed_memory()  # as the predict command does
 model, recipe = load_model({ckpt!r})
 start = time.perf_counter()
 photo = np.asarray(Image.open({photo!r}).convert("RGB"))
@@ -77,26 +83,39 @@ def make_inputs(folder: Path, width: int, height: int, size: int) -> tuple[Path,
     return photo, ckpt
 
 
+def run_child(name: str, command: list[str], threads: int) -> tuple[str, float, float]:
+    """One fresh process: its output, wall time and peak RSS (MB, ``ru_maxrss`` from wait4)."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": str(threads)}  # fmt: skip
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0), err.seek(0)
+        if child.returncode != 0:
+            raise RuntimeError(f"{name} failed:\n{err.read()[-3000:]}")
+        return out.read(), wall, usage.ru_maxrss / 1024
+
+
 def measure(variant: str, photo: Path, ckpt: Path, folder: Path, threads: int) -> dict:
     """One fresh process: its wall time, the parse's time, its peak RSS (MB)."""
     code = CHILD.format(threads=threads, ckpt=str(ckpt), photo=str(photo), variant=variant,
                         out=str(folder / f"{variant}_mask.png"))  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    out, err = child.stdout.read(), child.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{variant} failed:\n{err[-3000:]}")
+    out, wall, rss = run_child(variant, [sys.executable, "-c", code], threads)
     parse_s = float(out.split("parse_s=")[1].split()[0])
-    return {
-        "variant": variant,
-        "wall_s": wall,
-        "parse_s": parse_s,
-        "rss_mb": usage.ru_maxrss / 1024,
-    }
+    return {"variant": variant, "wall_s": wall, "parse_s": parse_s, "rss_mb": rss}
+
+
+def command_row(align: str, overlay: str, photo, ckpt, folder: Path, threads: int) -> tuple:
+    """``python -m seg_f1.predict`` on the photo, as a user runs it."""
+    output = folder / f"command_{align}_{overlay}"
+    command = [sys.executable, "-m", "seg_f1.predict", f"ckpt_path={ckpt}", f"input={photo}",
+               f"output={output}", f"align={align}", f"overlay={overlay}", "progress=false",
+               f"hydra.run.dir={folder / 'hydra'}"]  # fmt: skip
+    _, wall, rss = run_child(f"predict align={align}", command, threads)
+    return align, overlay, wall, rss
 
 
 def main() -> None:
@@ -115,12 +134,18 @@ def main() -> None:
 
         masks = {v: np.asarray(Image.open(folder / f"{v}_mask.png")) for v in ("before", "none")}
         same = (masks["before"] == masks["none"]).mean()
+        commands = [command_row(align, overlay, photo, ckpt, folder, args.threads)
+                    for align in ("none", "auto") for overlay in ("true", "false")]  # fmt: skip
     print(f"{args.width}x{args.height} photo, {args.size} px model, {args.threads} threads")
     print(f"{'variant':<8} {'wall s':>8} {'parse s':>8} {'peak RSS MB':>12}")
     for row in rows:
         name, wall, parse_s, rss = row["variant"], row["wall_s"], row["parse_s"], row["rss_mb"]
         print(f"{name:<8} {wall:>8.2f} {parse_s:>8.2f} {rss:>12.0f}")
     print(f"align=none mask equal to before's at {same:.4%} of pixels")
+    print(f"\nthe whole command, {args.threads} threads")
+    print(f"{'align':<8} {'overlay':<8} {'wall s':>8} {'peak RSS MB':>12}")
+    for align, overlay, wall, rss in commands:
+        print(f"{align:<8} {overlay:<8} {wall:>8.2f} {rss:>12.0f}")
 
 
 if __name__ == "__main__":
