@@ -31,7 +31,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,26 +64,17 @@ class Lever:
     plain_loss: bool = False  # the loss replaced by a mean of the logits: what the loss costs
 
 
+DEFAULT = Lever("bf16-mixed + channels_last + fused AdamW (the default)",
+                precision="bf16-mixed", channels_last=True, fused=True)  # fmt: skip
 LEVERS = [
     Lever("float32 (the former default)"),
     Lever("bf16-mixed", precision="bf16-mixed"),
     Lever("channels_last", channels_last=True),
     Lever("bf16-mixed + channels_last", precision="bf16-mixed", channels_last=True),
     Lever("fused AdamW", fused=True),
-    Lever(
-        "bf16-mixed + channels_last + fused AdamW (the default)",
-        precision="bf16-mixed",
-        channels_last=True,
-        fused=True,
-    ),  # fmt: skip
+    DEFAULT,
     Lever("float32, loss replaced by mean(logits)", plain_loss=True),
-    Lever(
-        "the default, loss replaced by mean(logits)",
-        precision="bf16-mixed",
-        channels_last=True,
-        fused=True,
-        plain_loss=True,
-    ),  # fmt: skip
+    replace(DEFAULT, name="the default, loss replaced by mean(logits)", plain_loss=True),
 ]
 COMPILED = Lever("float32 + torch.compile", compile=True)
 

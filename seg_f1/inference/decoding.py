@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from seg_f1.inference.rules import shifted
 from seg_f1.metrics import f1_from_confusion
 
 SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -24,11 +25,7 @@ SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def decode(scores: Tensor, offsets: Tensor | None = None, dim: int = 1) -> Tensor:
     """Class indices from logits or log-probabilities (the same argmax either way: softmax only
     subtracts one value per pixel), each class's ``offsets`` added first."""
-    if offsets is None:
-        return scores.argmax(dim)
-    shape = [1] * scores.dim()
-    shape[dim] = -1
-    return (scores + offsets.to(scores).view(shape)).argmax(dim)
+    return shifted(scores, offsets, dim).argmax(dim)
 
 
 def weighted_confusion(target: Tensor, pred: Tensor, weight: Tensor, num_classes: int) -> Tensor:

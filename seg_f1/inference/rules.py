@@ -27,6 +27,16 @@ def stored_offsets(checkpoint: dict, class_names: Sequence[str], source) -> Tens
     return torch.tensor(stored["offsets"], dtype=torch.float32)
 
 
+def shifted(scores: Tensor, offsets: Tensor | None, dim: int = 1) -> Tensor:
+    """Logits or log-probabilities with each class's offset added along ``dim``: what the F1
+    rule takes the argmax of (``scores`` itself without offsets)."""
+    if offsets is None:
+        return scores
+    shape = [1] * scores.dim()
+    shape[dim] = -1
+    return scores + offsets.to(scores).view(shape)
+
+
 def chosen_offsets(decode: str, offsets: Tensor | None, source) -> Tensor | None:
     """The one rule a mask is drawn with (``decode=argmax|f1``): None for argmax."""
     if decode == "both":

@@ -21,6 +21,7 @@ from seg_f1.data.transforms import swap_lut
 from seg_f1.inference.model import InputRecipe, to_tensor
 from seg_f1.inference.parse import predict_masks
 from seg_f1.inference.photos import Skips
+from seg_f1.inference.rules import shifted
 from seg_f1.metrics import ConfusionMatrix
 
 TTA_MODES = ("none", "flip")
@@ -72,9 +73,7 @@ def confusions(
 
 def decoded_scores(probs: Tensor, offsets: Tensor | None) -> Tensor:
     """What argmax runs over: the probabilities, or log-probabilities plus class offsets."""
-    if offsets is None:
-        return probs
-    return probs.clamp_min(1e-12).log() + offsets.to(probs).view(1, -1, 1, 1)
+    return probs if offsets is None else shifted(probs.clamp_min(1e-12).log(), offsets)
 
 
 def scored_images(
