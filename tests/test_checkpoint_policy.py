@@ -3,6 +3,7 @@ inside a multirun only what reusing the trial needs."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -34,6 +35,42 @@ def test_best_weights_only_keeps_a_complete_last_ckpt_to_resume(compose_cfg, tmp
     assert (folder / best).stat().st_size < (folder / "last.ckpt").stat().st_size / 2
     model, recipe = load_model(folder / best)  # reusable as it is
     assert recipe.image_size == 32 and len(model.class_names) == 19
+
+
+def test_last_ckpt_is_a_hard_link_to_a_best_checkpoint_of_the_same_step(compose_cfg, tmp_path):
+    """``monitor=epoch, mode=max``: every epoch's checkpoint is the best, so ``last.ckpt`` is
+    the same file on disk, written once, and a complete checkpoint of the last epoch."""
+    train(compose_cfg("trainer.max_epochs=2", "callbacks.model_checkpoint.monitor=epoch"))
+    folder = tmp_path / "checkpoints"
+    (best,) = [path for path in written_files(folder, "*.ckpt") if path.name != "last.ckpt"]
+    assert best.name.startswith("epoch001")
+    assert os.path.samefile(best, folder / "last.ckpt")
+    last = load_checkpoint(folder / "last.ckpt")
+    assert last["epoch"] == 1 and "optimizer_states" in last
+    assert not list(folder.glob(".*"))  # no temporary link left behind
+
+
+def test_a_last_ckpt_written_after_a_link_leaves_the_best_checkpoint_as_it_was(
+    compose_cfg, tmp_path
+):
+    """``mode=min`` on the epoch: epoch 0 stays the best; epoch 1's ``last.ckpt`` is written
+    anew, which must replace the hard link of epoch 0, not write through it into the best."""
+    overrides = ["callbacks.model_checkpoint.monitor=epoch", "callbacks.model_checkpoint.mode=min"]
+    train(compose_cfg("trainer.max_epochs=2", *overrides))
+    folder = tmp_path / "checkpoints"
+    (best,) = [path for path in written_files(folder, "*.ckpt") if path.name != "last.ckpt"]
+    assert not os.path.samefile(best, folder / "last.ckpt")
+    assert load_checkpoint(best)["epoch"] == 0
+    assert load_checkpoint(folder / "last.ckpt")["epoch"] == 1
+
+
+def test_a_weights_only_best_checkpoint_is_never_linked_as_last(compose_cfg, tmp_path):
+    policy = "callbacks.model_checkpoint"
+    train(compose_cfg(f"{policy}.monitor=epoch", f"{policy}.best_weights_only=true"))
+    folder = tmp_path / "checkpoints"
+    (best,) = [path for path in written_files(folder, "*.ckpt") if path.name != "last.ckpt"]
+    assert not os.path.samefile(best, folder / "last.ckpt")
+    assert "optimizer_states" in load_checkpoint(folder / "last.ckpt")
 
 
 @pytest.mark.slow

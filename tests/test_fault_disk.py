@@ -20,7 +20,7 @@ from PIL import Image
 from seg_f1 import predict
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.report.files import save_text
-from seg_f1.runs.io import WriteFailed, written_files
+from seg_f1.runs.io import WriteFailed, link_atomically, written_files
 from seg_f1.runs.results import read_result
 from seg_f1.runs.resume import AtomicCheckpointIO, ContinuingWriter
 from seg_f1.training import train
@@ -54,6 +54,19 @@ def test_a_checkpoint_on_a_full_disk_names_the_file_and_keeps_the_previous(tmp_p
         assert "the previous last.ckpt is unchanged" in message
         assert digest(disk / "last.ckpt") == before and no_temporary_files(disk)
         assert torch.load(disk / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_a_hard_link_across_filesystems_is_refused_and_changes_nothing(tmp_path):
+    """``last.ckpt`` is a hard link to the best checkpoint only where the folder allows one;
+    elsewhere ``link_atomically`` says so and the caller writes the file."""
+    (tmp_path / "last.ckpt").write_bytes(b"previous")
+    with tmpfs(tmp_path / "other", "64k") as other:
+        (other / "best.ckpt").write_bytes(b"best")
+        assert link_atomically(other / "best.ckpt", tmp_path / "last.ckpt") is False
+    assert (tmp_path / "last.ckpt").read_bytes() == b"previous" and no_temporary_files(tmp_path)
+    (tmp_path / "best.ckpt").write_bytes(b"best")
+    assert link_atomically(tmp_path / "best.ckpt", tmp_path / "last.ckpt") is True
+    assert (tmp_path / "last.ckpt").read_bytes() == b"best" and no_temporary_files(tmp_path)
 
 
 class FillDisk(L.Callback):

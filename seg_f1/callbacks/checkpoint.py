@@ -4,16 +4,22 @@ A full checkpoint carries the optimizer state (Adam: two more copies of the weig
 resnet18 U-Net's is about three times its weights. ``last.ckpt`` is what ``resume=`` needs while
 a run can still be killed; the best checkpoint is what a user reuses (``evaluate``, ``predict``,
 ``export``, fine-tuning), and for that the weights suffice.
+
+When the epoch's best checkpoint was just written complete, ``last.ckpt`` holds the same bytes;
+it becomes a hard link to it instead of a second write (and fsync) of the same ~172 MB.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from weakref import proxy
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from seg_f1.runs.io import link_atomically
 
 POLICIES = ("reuse", "everything")
 
@@ -43,17 +49,64 @@ class RunCheckpoint(ModelCheckpoint):
         super().__init__(*args, **kwargs)
         self.reuse_only = in_multirun == "reuse" and is_multirun()
         self.best_weights_only = best_weights_only or self.reuse_only
+        # (global step, path, weights only) of the last checkpoint written to disk
+        self._step_save: tuple[int, str, bool] | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_behind(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_behind(trainer)
+
+    def _save_last_if_behind(self, trainer: L.Trainer) -> None:
+        """``last.ckpt`` after every validation, as ``save_last=True`` means: since Lightning 2.6
+        ``ModelCheckpoint`` writes it only when it also writes a top-k checkpoint, so a run killed
+        after epochs without a new best would resume from the best one and redo them."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         is_last = Path(filepath).stem.startswith(self.CHECKPOINT_NAME_LAST)
         weights_only = self.save_weights_only or (self.best_weights_only and not is_last)
+        if is_last and self._link_to_this_steps_save(trainer, filepath):
+            return
         if weights_only == self.save_weights_only:
-            return super()._save_checkpoint(trainer, filepath)
-        full, self.save_weights_only = self.save_weights_only, weights_only
-        try:
             super()._save_checkpoint(trainer, filepath)
-        finally:
-            self.save_weights_only = full
+        else:
+            full, self.save_weights_only = self.save_weights_only, weights_only
+            try:
+                super()._save_checkpoint(trainer, filepath)
+            finally:
+                self.save_weights_only = full
+        self._step_save = (trainer.global_step, filepath, weights_only)
+
+    def _link_to_this_steps_save(self, trainer: L.Trainer, filepath: str) -> bool:
+        """``filepath`` as a hard link to the checkpoint saved at this same step, when that one
+        holds what ``filepath`` would (complete, or weights-only like it). Both are dumped from
+        the same state; the only field that can differ is ``last_model_path`` in the callback's
+        state, empty in the very first best checkpoint, which a resume treats alike."""
+        if self._step_save is None:
+            return False
+        step, source, weights_only = self._step_save
+        if (step, weights_only) != (
+            trainer.global_step,
+            self.save_weights_only,
+        ) or source == filepath:
+            return False
+        linked = trainer.is_global_zero and link_atomically(Path(source), Path(filepath))
+        if not trainer.strategy.broadcast(linked):  # every rank writes, or none does
+            return False
+        # what ModelCheckpoint._save_checkpoint records after a write, and the loggers' notice
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+        return True
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """A finished sweep job has nothing to resume: its ``last.ckpt`` goes."""

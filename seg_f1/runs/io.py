@@ -55,6 +55,28 @@ def write_atomically(path: Path, write: Callable[[Path], Any], needed: int | Non
         raise
 
 
+def link_atomically(source: Path, path: Path) -> bool:
+    """Make ``path`` a hard link to ``source`` (the same bytes on disk, written once), replacing
+    ``path`` in one rename as ``write_atomically`` does. False, with nothing changed, where the
+    link cannot be made (a filesystem without hard links, another filesystem, a full or
+    read-only folder): the caller writes the file instead, and its writer names any error.
+
+    A later ``write_atomically(path, ...)`` renames a new file over the link, so it never writes
+    through it into ``source``."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+    try:
+        os.link(source, tmp)
+    except OSError:
+        return False
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
 def raise_if_unwritable(
     path: Path,
     error: BaseException,
