@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
+
+from seg_f1.losses.base import loss_input
 
 
 class CompositeLoss(nn.Module):
@@ -34,6 +37,8 @@ class CompositeLoss(nn.Module):
 
     def forward_terms(self, logits: Tensor, target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Return ``(total, {term name: unweighted term value})``."""
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            logits = loss_input(logits)  # once, not once per term
         values = {name: term(logits, target) for name, term in self.terms.items()}
         total = sum(self.weights[name] * value for name, value in values.items())
         return total, values
