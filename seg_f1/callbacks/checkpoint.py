@@ -49,8 +49,6 @@ class RunCheckpoint(ModelCheckpoint):
         super().__init__(*args, **kwargs)
         self.reuse_only = in_multirun == "reuse" and is_multirun()
         self.best_weights_only = best_weights_only or self.reuse_only
-        # (global step, path, weights only) of the last checkpoint written to disk
-        self._step_save: tuple[int, str, bool] | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -69,33 +67,39 @@ class RunCheckpoint(ModelCheckpoint):
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def _is_last(self, filepath: str) -> bool:
+        return Path(filepath).stem.startswith(self.CHECKPOINT_NAME_LAST)
+
+    def _weights_only(self, filepath: str) -> bool:
+        """Whether the checkpoint at ``filepath`` is (or would be) written without the state
+        that resuming needs: the best one under ``best_weights_only``, never ``last.ckpt``."""
+        return self.save_weights_only or (self.best_weights_only and not self._is_last(filepath))
+
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        is_last = Path(filepath).stem.startswith(self.CHECKPOINT_NAME_LAST)
-        weights_only = self.save_weights_only or (self.best_weights_only and not is_last)
-        if is_last and self._link_to_this_steps_save(trainer, filepath):
+        if self._is_last(filepath) and self._link_to_this_steps_save(trainer, filepath):
             return
+        weights_only = self._weights_only(filepath)
         if weights_only == self.save_weights_only:
+            return super()._save_checkpoint(trainer, filepath)
+        full, self.save_weights_only = self.save_weights_only, weights_only
+        try:
             super()._save_checkpoint(trainer, filepath)
-        else:
-            full, self.save_weights_only = self.save_weights_only, weights_only
-            try:
-                super()._save_checkpoint(trainer, filepath)
-            finally:
-                self.save_weights_only = full
-        self._step_save = (trainer.global_step, filepath, weights_only)
+        finally:
+            self.save_weights_only = full
 
     def _link_to_this_steps_save(self, trainer: L.Trainer, filepath: str) -> bool:
-        """``filepath`` as a hard link to the checkpoint saved at this same step, when that one
-        holds what ``filepath`` would (complete, or weights-only like it). Both are dumped from
-        the same state; the only field that can differ is ``last_model_path`` in the callback's
-        state, empty in the very first best checkpoint, which a resume treats alike."""
-        if self._step_save is None:
-            return False
-        step, source, weights_only = self._step_save
-        if (step, weights_only) != (
-            trainer.global_step,
-            self.save_weights_only,
-        ) or source == filepath:
+        """``filepath`` as a hard link to the checkpoint saved at this same step (Lightning's
+        ``_last_checkpoint_saved``), when that one holds what ``filepath`` would (complete, or
+        weights-only like it). Both are dumped from the same state; the only field that can
+        differ is ``last_model_path`` in the callback's state, empty in the very first best
+        checkpoint, which a resume treats alike."""
+        source = self._last_checkpoint_saved
+        if (
+            self._last_global_step_saved != trainer.global_step
+            or not source
+            or source == filepath
+            or self._weights_only(source) != self._weights_only(filepath)
+        ):
             return False
         linked = trainer.is_global_zero and link_atomically(Path(source), Path(filepath))
         if not trainer.strategy.broadcast(linked):  # every rank writes, or none does

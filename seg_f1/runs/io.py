@@ -25,6 +25,13 @@ class WriteFailed(OSError):
     (a torch or Pillow error that wraps ``No space left on device`` names no file)."""
 
 
+def temporary_beside(path: Path) -> Path:
+    """A new dot-named file name in ``path``'s folder, keeping its suffix: dot-named so that
+    ``written_files`` skips one a killed write leaves behind, beside it so that the rename into
+    place stays on one filesystem."""
+    return path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+
+
 def write_atomically(path: Path, write: Callable[[Path], Any], needed: int | None = None) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``, so
     a crash or a concurrent reader never sees half a file, and a failed write (a full disk)
@@ -37,7 +44,7 @@ def write_atomically(path: Path, write: Callable[[Path], Any], needed: int | Non
         WriteFailed: the disk is full or the folder is not writable (see ``raise_if_unwritable``).
     """
     path = Path(path)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+    tmp = temporary_beside(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
@@ -64,7 +71,7 @@ def link_atomically(source: Path, path: Path) -> bool:
     A later ``write_atomically(path, ...)`` renames a new file over the link, so it never writes
     through it into ``source``."""
     path = Path(path)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+    tmp = temporary_beside(path)
     try:
         os.link(source, tmp)
     except OSError:
