@@ -35,7 +35,10 @@ def main(cfg: DictConfig) -> None:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()
     names = datamodule.class_names
-    counts = count_pixels(datamodule.train_mask_paths(), len(names), datamodule.ignore_index)
+    counts = count_pixels(
+        datamodule.train_mask_paths(), len(names), datamodule.ignore_index,
+        colors=datamodule.label_colors,
+    )  # fmt: skip
     weights = compute_class_weights(counts, method, beta=cfg.get("beta", 0.999), class_names=names)
     pt_path, json_path = save_class_weights(weights, counts, names, method, datamodule.data_root)
     console = Console()

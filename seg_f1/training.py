@@ -170,6 +170,7 @@ def build_module(
         ignore_index=datamodule.ignore_index,
         mask_paths=datamodule.train_mask_paths,
         cache_dirs=(datamodule.data_root, Path(cfg.paths.data_dir) / "class_weights"),
+        label_colors=datamodule.label_colors,
     )
     loss = build_loss(
         cfg.loss,

@@ -19,7 +19,8 @@ from seg_f1.report.tables import csv_text, record_table
 
 class RunReports(L.Callback):
     """``curves.png``/``curves.md``, ``per_class_f1.png``/``.csv``, ``confusion.png`` and
-    ``predictions.png`` (the first ``num_predictions`` validation images, which never change).
+    ``predictions.png`` (the first ``num_predictions`` validation images, which never change)
+    and, after a test, ``test_predictions.png`` (the first test images with the tested weights).
 
     ``small_class_share``: classes under this share of the validation pixels are flagged."""
 
@@ -65,16 +66,25 @@ class RunReports(L.Callback):
             )
         datamodule = trainer.datamodule
         if datamodule is not None and "val" in getattr(datamodule, "datasets", {}):
-            made["predictions"] = self._predictions(pl_module, datamodule, where)
+            made["predictions"] = self._predictions(pl_module, datamodule, "val", where)
         for name, fig in made.items():
             for logger in trainer.loggers:
                 if isinstance(logger, TensorBoardLogger):
                     logger.experiment.add_figure(f"reports/{name}", fig, trainer.global_step)
             save_figure(fig, root / f"{name}.png")
 
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if not trainer.is_global_zero or "test" not in getattr(datamodule, "datasets", {}):
+            return
+        root = Path(self.output_dir or trainer.default_root_dir)
+        where = f"run {root.name}"
+        fig = self._predictions(pl_module, datamodule, "test", where)
+        save_figure(fig, root / "test_predictions.png")
+
     @torch.no_grad()
-    def _predictions(self, pl_module, datamodule, where: str):
-        dataset = datamodule.datasets["val"]
+    def _predictions(self, pl_module, datamodule, split: str, where: str):
+        dataset = datamodule.datasets[split]
         items = [dataset[i] for i in range(min(self.num_predictions, len(dataset)))]
         images = torch.stack([item["image"] for item in items]).to(pl_module.device)
         was_training = pl_module.training
@@ -84,7 +94,7 @@ class RunReports(L.Callback):
         photos = [item["image"].permute(1, 2, 0).numpy() for item in items]
         targets = [item["mask"].cpu().numpy() for item in items]
         names = pl_module.class_names
-        title = f"val predictions · {where}"
+        title = f"{split} predictions · {where}"
         return figures.predictions_figure(photos, targets, list(predicted), names, title)
 
     def state_dict(self) -> dict:

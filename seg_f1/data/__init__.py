@@ -9,6 +9,7 @@ _HOMES = {
     "FolderSource": "folder",
     "Helen": "helen",
     "LaPa": "lapa",
+    "LfwParts": "lfw_parts",
     "Sample": "folder",
 }
 __all__ = sorted(_HOMES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import albumentations as A
@@ -15,6 +16,7 @@ from seg_f1.data.batch_augment import BatchAugment, BatchTransform
 from seg_f1.data.dataset import FaceParsingDataset
 from seg_f1.data.folder import check_root
 from seg_f1.data.images import MAX_PIXELS
+from seg_f1.data.label_colors import label_colors as read_label_colors
 from seg_f1.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from seg_f1.data.transforms import swap_lut
 from seg_f1.data.validation import check_options, validate_split
@@ -49,7 +51,8 @@ class FaceParsingDataModule(L.LightningDataModule):
     at setup, and ``on_bad_sample`` (raise|skip) says what a bad file does. ``mask_size``
     (scaled|any) says which masks may differ in size from their image (``check_mask_size``).
     ``max_pixels``: a file whose header promises more pixels is refused before it is decoded
-    (a decompression bomb), as a bad file.
+    (a decompression bomb), as a bad file. ``label_colors`` (``{class: [r, g, b]}``) reads
+    colour-coded label images instead of index masks (``seg_f1.data.label_colors``).
 
     ``augment`` lists training-only steps in order: albumentations transforms run in the loader
     (``augment_in_loader``), ``BatchTransform`` steps after them on the model's device, a batch
@@ -84,6 +87,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         mask_size: str = "scaled",
         augment_on: str = "auto",
         max_pixels: int = MAX_PIXELS,
+        label_colors: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         if augment_on not in AUGMENT_PLACES:
@@ -91,6 +95,7 @@ class FaceParsingDataModule(L.LightningDataModule):
         if len(classes) < 2:
             raise ValueError(f"data.classes must name at least 2 classes, got {list(classes)}")
         swap_lut(flip_pairs, list(classes))  # fail now on a flip pair that names no class
+        self.label_colors = read_label_colors(label_colors, classes)
         check_options(validate, on_bad_sample, mask_size)
         if root is not None:
             check_root(root)
@@ -157,8 +162,11 @@ class FaceParsingDataModule(L.LightningDataModule):
     def checked_samples(self, split: str) -> list:
         """The split's samples once ``validate``/``on_bad_sample`` are applied (computed once)."""
         if split not in self._checked:
+            samples = self.source.samples(split)
+            if self.label_colors is not None:
+                samples = [replace(sample, colors=self.label_colors) for sample in samples]
             self._checked[split] = validate_split(
-                self.source.samples(split), split, self.num_classes, self.ignore_index,
+                samples, split, self.num_classes, self.ignore_index,
                 self.validate, self.on_bad_sample, self.mask_size, self.max_pixels,
                 self.on_unreadable,
             )  # fmt: skip

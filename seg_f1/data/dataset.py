@@ -12,33 +12,46 @@ from torch.utils.data import Dataset
 
 from seg_f1.data.folder import Sample
 from seg_f1.data.images import MAX_PIXELS, UNREADABLE, open_image, read_photo, refused
+from seg_f1.data.label_colors import KEY as LABEL_COLORS_KEY
+from seg_f1.data.label_colors import LabelColors
 
 INDEX_MASK_MODES = ("L", "P", "I", "I;16")
+COLOUR_MASK_MODES = ("RGB", "P")
 
 
-def open_mask(path, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open a mask lazily, rejecting anything that is not a one-channel index image, or larger
-    than ``max_pixels``."""
+def open_mask(path, max_pixels: int = MAX_PIXELS, colors: LabelColors | None = None) -> Image.Image:
+    """Open a mask lazily, rejecting anything that is not a one-channel index image (or, with
+    ``colors``, a colour-coded label image), or larger than ``max_pixels``."""
     try:
         mask = open_image(path, max_pixels, what="mask")
     except UNREADABLE as error:  # a file Pillow does not know
         raise refused(path, error, "mask") from error
-    if mask.mode not in INDEX_MASK_MODES:
+    if mask.mode not in (INDEX_MASK_MODES if colors is None else COLOUR_MASK_MODES):
         mask.close()
-        raise ValueError(
-            f"{path}: mask has mode {mask.mode} ({len(mask.getbands())} channels); expected a "
-            "single-channel index mask (PNG mode L or P) with one class index per pixel"
-        )
+        raise ValueError(_wrong_mode(path, mask, colors))
     return mask
 
 
-def read_mask(path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """An index mask: one channel, one class index per pixel, as uint8."""
-    with open_mask(path, max_pixels) as mask:
+def _wrong_mode(path, mask: Image.Image, colors: LabelColors | None) -> str:
+    found = f"{path}: mask has mode {mask.mode} ({len(mask.getbands())} channels); expected"
+    if colors is not None:
+        return f"{found} a colour-coded label image (RGB), as {LABEL_COLORS_KEY} is set"
+    return (
+        f"{found} a single-channel index mask (PNG mode L or P) with one class index per pixel; "
+        f"for colour-coded labels set {LABEL_COLORS_KEY} (class: [r, g, b])"
+    )
+
+
+def read_mask(path, max_pixels: int = MAX_PIXELS, colors: LabelColors | None = None) -> np.ndarray:
+    """An index mask: one channel, one class index per pixel, as uint8; with ``colors``, a
+    colour-coded label image mapped to class indices."""
+    with open_mask(path, max_pixels, colors) as mask:
         try:
-            values = np.asarray(mask)
+            values = np.asarray(mask if colors is None else mask.convert("RGB"))
         except UNREADABLE as error:
             raise refused(path, error, "mask") from error
+    if colors is not None:
+        return colors.index_mask(values, path)
     if values.dtype != np.uint8 and values.size:
         _check_fits_8_bits(values, path)
     return values.astype(np.uint8)
@@ -55,7 +68,7 @@ def _check_fits_8_bits(values: np.ndarray, path) -> None:
         )
 
 
-MASK_SIZES = ("scaled", "any")
+MASK_SIZES = ("scaled", "same", "any")
 
 
 def check_mask_size(
@@ -63,14 +76,21 @@ def check_mask_size(
 ) -> None:
     """A mask of another shape than its image was drawn for another picture, or cropped, and
     would train misaligned. ``scaled`` accepts the same aspect at an integer factor (CelebAMask-HQ
-    pairs 1024² photos with 512² masks); ``any`` resizes whatever comes."""
-    if mask_size == "any" or _scaled_copy(tuple(image_hw), tuple(mask_hw)):
+    pairs 1024² photos with 512² masks); ``same`` only the image's own size (a dataset whose
+    labels are all drawn at photo size); ``any`` resizes whatever comes."""
+    image_hw, mask_hw = tuple(image_hw), tuple(mask_hw)
+    if mask_size == "any" or image_hw == mask_hw:
+        return
+    if mask_size == "scaled" and _scaled_copy(image_hw, mask_hw):
         return
     (height, width), (mask_height, mask_width) = image_hw, mask_hw
+    allowed = "its image's size" + (
+        " or the same aspect at an integer factor" if mask_size == "scaled" else ""
+    )
     raise ValueError(
         f"{sample.mask}: mask is {mask_width}x{mask_height} but its image {sample.image} is "
-        f"{width}x{height}; a mask must have its image's size or the same aspect at an integer "
-        "factor (set data.mask_size=any to resize every mask anyway)"
+        f"{width}x{height}; a mask must have {allowed} (data.mask_size={mask_size}; set "
+        "data.mask_size=any to resize every mask anyway)"
     )
 
 
@@ -168,7 +188,7 @@ class FaceParsingDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
-        mask = read_mask(sample.mask, self.max_pixels)
+        mask = read_mask(sample.mask, self.max_pixels, sample.colors)
         if self.num_classes is not None:
             check_mask_values(mask, self.num_classes, self.ignore_index, sample.mask)
         image = read_fitting_photo(

@@ -7,14 +7,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from seg_f1.data.label_colors import LabelColors
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                   ".jp2", ".hdr")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Sample:
+    """A photo and its label image; ``colors`` is set when the label image is colour-coded."""
+
     image: Path
     mask: Path
+    colors: LabelColors | None = None
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 from rich.progress import track
 
 from seg_f1.data.dataset import check_mask_values, read_mask
+from seg_f1.data.label_colors import LabelColors
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ def count_pixels(
     num_classes: int,
     ignore_index: int = 255,
     progress: bool = True,
+    colors: LabelColors | None = None,
 ) -> ClassCounts:
-    """Count labelled pixels per class over index masks (pixel value = class index).
+    """Count labelled pixels per class over index masks (pixel value = class index), or over
+    colour-coded label images read through ``colors``.
 
     Raises:
         ValueError: naming the file, for a mask that ``read_mask`` or ``check_mask_values``
@@ -52,7 +55,7 @@ def count_pixels(
     image_pixels = np.zeros(num_classes, dtype=np.int64)
     images_with_class = np.zeros(num_classes, dtype=np.int64)
     for path in track(mask_paths, description="Counting pixels", disable=not progress):
-        mask = read_mask(path)
+        mask = read_mask(path, colors=colors)
         check_mask_values(mask, num_classes, ignore_index, path)
         labels = mask[mask != ignore_index].astype(np.int64)
         counts = np.bincount(labels, minlength=num_classes)

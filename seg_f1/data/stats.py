@@ -28,7 +28,8 @@ def split_stats(samples: Sequence[Sample], class_names: Sequence[str], ignore_in
     rejected = find_problems(samples, len(class_names), ignore_index, validate="full")
     bad = {r.sample for r in rejected}
     good = [s for s in samples if s not in bad]
-    counts = count_pixels([s.mask for s in good], len(class_names), ignore_index, progress=True)
+    colors = good[0].colors if good else None  # one dataset, one palette
+    counts = count_pixels([s.mask for s in good], len(class_names), ignore_index, True, colors)
     classes = {}
     for index, name in enumerate(class_names):
         present = int(counts.images_with_class[index])

@@ -64,12 +64,12 @@ def _problem(
     try:
         if decode:
             image = read_photo(sample.image, max_pixels=max_pixels)[0]
-            mask = read_mask(sample.mask, max_pixels)
+            mask = read_mask(sample.mask, max_pixels, sample.colors)
             check_mask_values(mask, num_classes, ignore_index, sample.mask)
             image_hw, mask_hw = image.shape[:2], mask.shape[:2]
         else:
             image_hw = _displayed_size(sample.image, max_pixels)
-            with open_mask(sample.mask, max_pixels) as mask:
+            with open_mask(sample.mask, max_pixels, sample.colors) as mask:
                 mask_hw = (mask.height, mask.width)
         check_mask_size(image_hw, mask_hw, sample, mask_size)
     except ValueError as error:

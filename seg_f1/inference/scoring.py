@@ -126,7 +126,7 @@ def read_pair(sample, min_side: int | None, mask_size: str, skips: Skips | None,
     """(mask, photo) of a sample whose mask fits its photo (``check_mask_size``), the photo
     reduced towards ``min_side`` or at full size; None for a file ``skips`` took."""
     try:
-        mask = read_mask(sample.mask, max_pixels)
+        mask = read_mask(sample.mask, max_pixels, sample.colors)
         photo, full_size = read_photo(sample.image, min_side, max_pixels)
     except UnreadableImage as error:
         if skips is None:

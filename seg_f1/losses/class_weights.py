@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from seg_f1 import counted
+from seg_f1.data.label_colors import LabelColors
 from seg_f1.data.pixel_counts import ClassCounts, count_pixels
 from seg_f1.runs.checkpoints import load_checkpoint, save_torch
 from seg_f1.runs.io import fingerprint, write_atomically
@@ -127,14 +128,15 @@ def resolve_class_weights(
     ignore_index: int,
     mask_paths: Callable[[], Sequence[Path]],
     cache_dirs: Sequence[Path],
+    label_colors: LabelColors | None = None,
 ) -> torch.Tensor | None:
     """Turn ``loss.class_weights`` into a ``[C]`` float32 tensor, or None.
 
     ``spec`` may be None; a method name from ``METHODS`` (computed from ``mask_paths()``, the
     training masks, and cached in the first writable of ``cache_dirs``, keyed by the method, the
-    classes, the ignore index and the masks' paths, sizes and mtimes, so relabelled masks are
-    counted again); a path to a ``.pt`` tensor or a ``.json`` written by ``save_class_weights``;
-    or an explicit list of C numbers.
+    classes, the ignore index, the label colours and the masks' paths, sizes and mtimes, so
+    relabelled masks are counted again); a path to a ``.pt`` tensor or a ``.json`` written by
+    ``save_class_weights``; or an explicit list of C numbers.
 
     Raises:
         ValueError: naming ``loss.class_weights`` (and the file) when it cannot be read or does
@@ -144,7 +146,9 @@ def resolve_class_weights(
         return None
     if isinstance(spec, str) and spec in METHODS:
         masks = mask_paths()
-        weights, source = _cached_method(spec, class_names, ignore_index, masks, cache_dirs)
+        weights, source = _cached_method(
+            spec, class_names, ignore_index, masks, cache_dirs, label_colors
+        )
     elif isinstance(spec, str | Path):
         source = Path(spec).expanduser()
         weights = _load_file(source, class_names)
@@ -159,11 +163,17 @@ def resolve_class_weights(
 
 
 def cache_stem(
-    method: str, class_names: Sequence[str], ignore_index: int, masks: Sequence[Path]
+    method: str,
+    class_names: Sequence[str],
+    ignore_index: int,
+    masks: Sequence[Path],
+    label_colors: LabelColors | None = None,
 ) -> str:
     """``class_weights_<method>-<key>``: the key changes with anything that changes the weights."""
     stats = {str(Path(path).resolve()): Path(path).stat() for path in masks}
     inputs = [method, list(class_names), ignore_index, fingerprint(stats)]
+    if label_colors is not None:
+        inputs.append([list(label_colors.colours), list(label_colors.indices)])
     return f"class_weights_{method}-{hashlib.sha1(json.dumps(inputs).encode()).hexdigest()[:12]}"
 
 
@@ -173,13 +183,14 @@ def _cached_method(
     ignore_index: int,
     masks: Sequence[Path],
     cache_dirs: Sequence[Path],
+    label_colors: LabelColors | None = None,
 ) -> tuple[torch.Tensor, Path | None]:
-    stem = cache_stem(method, class_names, ignore_index, masks)
+    stem = cache_stem(method, class_names, ignore_index, masks, label_colors)
     for cached in (Path(folder) / f"{stem}.pt" for folder in cache_dirs):
         if cached.is_file():
             return _load_file(cached, class_names), cached
     log.info("computing %s class weights from %s", method, counted(len(masks), "training mask"))
-    counts = count_pixels(masks, len(class_names), ignore_index)
+    counts = count_pixels(masks, len(class_names), ignore_index, colors=label_colors)
     weights = compute_class_weights(counts, method, class_names=class_names)
     for folder in cache_dirs:
         try:
