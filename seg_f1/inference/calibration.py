@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from seg_f1 import counted
 from seg_f1.inference.decoding import cross_validated_offsets
 from seg_f1.inference.model import InputRecipe, recipe_of
 from seg_f1.inference.pixel_sample import MAX_PIXELS, PixelSample
-from seg_f1.inference.rules import KEY
+from seg_f1.inference.rules import KEY, OFFSET_LIMIT, checked_offsets
 from seg_f1.inference.scoring import confusions, scored_images
 from seg_f1.metrics import f1_from_confusion, per_class_rows
 from seg_f1.report.decoding import SECTION, decoding_figure, diagnosis_section
@@ -29,6 +30,8 @@ from seg_f1.runs.checkpoints import load_checkpoint, save_torch
 from seg_f1.runs.results import write_json_atomic
 
 log = logging.getLogger(__name__)
+
+MIN_TUNING_IMAGES_PER_FOLD = 10  # a held-out fold of fewer images scores noise, not offsets
 
 
 def calibrate(
@@ -70,6 +73,7 @@ def calibrate(
         tune_split: {"argmax": tuning.f1_argmax, "f1": tuning.f1_tuned},
         "seconds": {"sample": sampled_at - started, "tune": tuned_at - sampled_at},
     }
+    warn_if_thin(record, folds)
     if report_samples is not None:
         scored = scored_images(model, recipe, report_samples, class_names,
                                batch_size=batch_size, progress=progress)  # fmt: skip
@@ -79,6 +83,31 @@ def calibrate(
         record[report_split] = decoded_f1(matrices, class_names)
         record["seconds"]["report"] = time.perf_counter() - tuned_at
     return record
+
+
+def warn_if_thin(record: dict, folds: int) -> None:
+    """Offsets tuned on a handful of images fit those images: said, with what it needs and what
+    was kept, and so is an offset that ran into the search's bound."""
+    offsets, images = record["offsets"], record["images"]
+    at_bound = [name for name, value in offsets.items() if abs(value) >= OFFSET_LIMIT]
+    if images < MIN_TUNING_IMAGES_PER_FOLD * folds:
+        log.warning(
+            "decision offsets tuned on %s (%s pixels): too few to mean much; tuning needs about "
+            "%d images (%d per held-out fold); kept %.2f of the tuned offsets (%s)",
+            counted(images, "image"), f"{record['pixels_sampled']:,}",
+            MIN_TUNING_IMAGES_PER_FOLD * folds, MIN_TUNING_IMAGES_PER_FOLD,
+            record["kept_share"], _listed(offsets),
+        )  # fmt: skip
+    if at_bound and record["kept_share"] > 0:
+        log.warning(
+            "decision offsets of %s reached the search bound ±%g: the split gives them no "
+            "evidence to stop at; check it holds every class",
+            ", ".join(at_bound), OFFSET_LIMIT,
+        )  # fmt: skip
+
+
+def _listed(offsets: dict) -> str:
+    return ", ".join(f"{name} {value:+.2f}" for name, value in offsets.items())
 
 
 def decoded_f1(matrices: dict[str, Tensor], class_names: Sequence[str]) -> dict:
@@ -96,10 +125,12 @@ def decoded_f1(matrices: dict[str, Tensor], class_names: Sequence[str]) -> dict:
 
 def store_offsets(ckpt_path: str | Path, record: dict) -> None:
     """Add the offsets to the checkpoint (rewritten atomically: the weights stay as they are)."""
+    offsets = [record["offsets"][name] for name in record["classes"]]
+    checked_offsets(offsets, record["classes"], f"the offsets tuned for {ckpt_path}")
     checkpoint = load_checkpoint(ckpt_path)
     checkpoint[KEY] = {
         "classes": record["classes"],
-        "offsets": [record["offsets"][name] for name in record["classes"]],
+        "offsets": offsets,
         "split": record["tuned_on"],
         "f1_before": record[record["tuned_on"]]["argmax"],
         "f1_after": record[record["tuned_on"]]["f1"],

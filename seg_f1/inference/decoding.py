@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from seg_f1.inference.rules import shifted
+from seg_f1.inference.rules import OFFSET_LIMIT, shifted
 from seg_f1.metrics import f1_from_confusion
 
 SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -57,7 +57,10 @@ class Pixels:
 
 
 def tune_offsets(
-    pixels: Pixels, steps: tuple[float, ...] = (1.0, 0.5, 0.25), span: int = 4, limit: float = 4.0
+    pixels: Pixels,
+    steps: tuple[float, ...] = (1.0, 0.5, 0.25),
+    span: int = 4,
+    limit: float = OFFSET_LIMIT,
 ) -> Tensor:
     """Coordinate ascent: for each foreground class in turn, the offset among ``span`` steps
     either side of its current value (within ``±limit``) that gives the highest F1; then a

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from seg_f1.data.framing import checked, framing_of
 from seg_f1.inference.model import InputRecipe
+from seg_f1.inference.rules import checked_offsets
 from seg_f1.report.palette import palette
 
 INPUT, OUTPUT = "image", "logits"
@@ -96,7 +97,11 @@ class OnnxModel:
         )
         # the F1 decision rule's per-class offsets, when the checkpoint had them (decode=f1)
         offsets = props.get("decision_offsets")
-        self.decision_offsets = None if offsets is None else torch.tensor(json.loads(offsets))
+        self.decision_offsets = (
+            None
+            if offsets is None
+            else checked_offsets(json.loads(offsets), self.class_names, path)
+        )
 
     def __call__(self, batch: Tensor) -> Tensor:
         images = batch.detach().cpu().numpy().astype(np.float32)

@@ -4,6 +4,7 @@ loads torchmetrics."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -11,6 +12,33 @@ from torch import Tensor
 
 KEY = "decision_offsets"  # where a checkpoint keeps them
 DECODES = ("argmax", "f1", "both")
+# tuning searches within ±this (decoding.tune_offsets); a log-probability shift beyond it is no
+# tuned offset but an edited or damaged file, which would flood or erase classes without a word
+OFFSET_LIMIT = 4.0
+
+
+def checked_offsets(values, class_names: Sequence[str], source) -> Tensor:
+    """One finite offset within ±``OFFSET_LIMIT`` per class, or an error naming ``source`` and
+    the class: a NaN offset would erase its class, an infinite or huge one flood the mask."""
+    names = list(class_names)
+    try:
+        offsets = torch.as_tensor(values, dtype=torch.float32).flatten()
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{source}: decision offsets {values!r} are not numbers ({error})"
+        ) from None
+    if offsets.numel() != len(names):
+        raise ValueError(
+            f"{source}: {offsets.numel()} decision offsets for {len(names)} classes {names}"
+        )
+    for name, value in zip(names, offsets.tolist(), strict=True):
+        if not math.isfinite(value) or abs(value) > OFFSET_LIMIT:
+            raise ValueError(
+                f"{source}: decision offset of class {name!r} is {value}, expected a finite "
+                f"number within ±{OFFSET_LIMIT:g}; calibrate again (python -m seg_f1.calibrate) "
+                "or use decode=argmax"
+            )
+    return offsets
 
 
 def stored_offsets(checkpoint: dict, class_names: Sequence[str], source) -> Tensor | None:
@@ -24,7 +52,7 @@ def stored_offsets(checkpoint: dict, class_names: Sequence[str], source) -> Tens
             f"not {list(class_names)}; calibrate it again: python -m seg_f1.calibrate "
             f"ckpt_path={source}"
         )
-    return torch.tensor(stored["offsets"], dtype=torch.float32)
+    return checked_offsets(stored.get("offsets"), class_names, source)
 
 
 def shifted(scores: Tensor, offsets: Tensor | None, dim: int = 1) -> Tensor:
