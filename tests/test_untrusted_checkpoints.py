@@ -140,3 +140,33 @@ def test_a_trained_checkpoint_loads_without_arbitrary_pickle(compose_cfg, tmp_pa
     train(compose_cfg("trainer.max_epochs=3", "test=false"))
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert {"rng_states", "callbacks", "loops", "optimizer_states", "config"} <= set(checkpoint)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_plain_pickle_file_is_named_as_needing_arbitrary_code_and_never_run(
+    tmp_path, marker, protocol
+):
+    import pickle
+
+    from seg_f1.runs.checkpoints import load_checkpoint
+
+    path = tmp_path / "weights.pkl"
+    path.write_bytes(pickle.dumps({"state_dict": {}, "x": CreatesFile(marker)}, protocol))
+    refused = r"weights\.pkl: refused, it (is a plain pickle file|needs arbitrary pickle)"
+    with pytest.raises(ValueError, match=refused):
+        load_checkpoint(path)
+    assert not marker.exists()
+    path.write_bytes(pickle.dumps({"state_dict": {"w": [1.0, 2.0]}}, protocol))
+    with pytest.raises(ValueError, match=r"plain pickle file, .*arbitrary pickle"):
+        load_checkpoint(path)
+
+
+def test_a_legacy_torch_save_file_still_loads_and_a_truncated_one_is_called_truncated(tmp_path):
+    from seg_f1.runs.checkpoints import load_checkpoint
+
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.ones(3)}, path, _use_new_zipfile_serialization=False)
+    assert torch.equal(load_checkpoint(path)["w"], torch.ones(3))
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ValueError, match=r"legacy\.pt: cannot read the checkpoint .* truncated"):
+        load_checkpoint(path)

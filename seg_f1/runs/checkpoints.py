@@ -42,6 +42,13 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
                 "that needs code to load may be malicious: only load checkpoints written by "
                 "seg_f1 training, or re-save the weights as a state_dict."
             ) from None
+        if _plain_pickle(path):
+            raise ValueError(
+                f"{path}: refused, it is a plain pickle file, not a checkpoint torch.save wrote; "
+                "reading it needs arbitrary pickle, which could run any code, so it was not "
+                "read. Load it only if you wrote it yourself, then save the weights with "
+                "torch.save(model.state_dict(), ...) or train a seg_f1 checkpoint."
+            ) from None
         raise _unreadable(path, error) from error
     except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise _unreadable(path, error) from error
@@ -69,6 +76,18 @@ def _unsafe_reason(error: BaseException) -> str | None:
         if found:
             return found.group(1).strip().rstrip(".")[:200]
     return None
+
+
+# a pickle stream starts with PROTO (0x80) and its version; torch.save's legacy (pre-1.6) format
+# is a pickle stream too, starting with this magic number, which weights_only reads
+_PICKLE_PROTOCOLS = {bytes([0x80, version]) for version in range(2, 6)}
+_LEGACY_TORCH_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")
+
+
+def _plain_pickle(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(len(_LEGACY_TORCH_MAGIC))
+    return head[:2] in _PICKLE_PROTOCOLS and not head.startswith(_LEGACY_TORCH_MAGIC)
 
 
 def _unreadable(path: Path, error: BaseException) -> ValueError:
