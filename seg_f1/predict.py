@@ -21,6 +21,7 @@ warps it onto the framing the model was trained on, and warps its parse back int
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -33,6 +34,7 @@ from seg_f1.inference.memory import return_freed_memory
 from seg_f1.inference.parse import Aligner, load_backend, predict_masks
 from seg_f1.inference.photos import (
     INPUT_SUFFIXES,
+    OUTPUT_LOCK,
     Skips,
     batches,
     check_output,
@@ -43,7 +45,7 @@ from seg_f1.inference.photos import (
 )
 from seg_f1.inference.rules import chosen_offsets
 from seg_f1.report.palette import draw_faces, overlay, with_legend
-from seg_f1.runs.directory import announced, hydra_run_dir
+from seg_f1.runs.directory import announced, held, hydra_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -56,42 +58,38 @@ def run(cfg: DictConfig) -> list[Path]:
         raise ValueError(f"frames={cfg.frames!r}: expected one of {FRAMES}")
     output = Path(cfg.output).expanduser()
     files, base, others = input_files(Path(cfg.input).expanduser(), output)
-    check_output(output, cfg.overwrite)
+    if output.exists() and not output.is_dir():
+        check_output(output, cfg.overwrite)  # a file: named before a folder is made
+    hint = "wait for it to finish, or give this one its own output="
+    with held(output, OUTPUT_LOCK, "predict", hint, remove=True):
+        check_output(output, cfg.overwrite)
+        return _predict(cfg, output, files, base, others)
+
+
+def _predict(cfg: DictConfig, output: Path, files, base, others) -> list[Path]:
+    """``run`` with the output folder held."""
     return_freed_memory()  # a 12 MP photo's parse in ~1 GB: activations freed are given back
     model, recipe = load_backend(cfg)
     source = cfg.ckpt_path if cfg.backend == "torch" else cfg.onnx_model
     offsets = chosen_offsets(cfg.get("decode", "argmax"), model.decision_offsets, source)
     aligner = Aligner(cfg)
-    written, parsed, parsed_names, skips = [], set(), set(), Skips(cfg.get("strict", False))
+    done, skips = Progress(), Skips(cfg.get("strict", False))
     frames = readable(files, skips, cfg.get("max_pixels", MAX_PIXELS), cfg.get("frames", "all"))
     total = -(-len(files) // cfg.batch_size)
-    for batch in track(
-        batches(frames, cfg.batch_size), total=total, description="predicting",
-        disable=not cfg.progress,
-    ):  # fmt: skip
-        found = [aligner(path, image) for path, _, image in batch]
-        batch = [item for item, (points, _) in zip(batch, found, strict=True)
-                 if points is not Aligner.SKIP]  # fmt: skip
-        kept = [(points, boxes) for points, boxes in found if points is not Aligner.SKIP]
-        masks = predict_masks(
-            model, recipe, [image for _, _, image in batch], [points for points, _ in kept], offsets
-        )
-        for (path, frame, image), mask, (_, boxes) in zip(batch, masks, kept, strict=True):
-            stem = output / path.relative_to(base).with_suffix("")
-            name = stem.with_name(stem.name + frame + "_mask.png")
-            if name in parsed_names:
-                raise ValueError(f"{path} would write {name} a second time; rename the file")
-            save_png(mask, name)
-            if cfg.overlay:
-                # the photo is not needed once its overlay is drawn: blended into it, no copy
-                picture = draw_faces(overlay(image, mask, model.class_names, in_place=True), boxes)
-                save_png(
-                    with_legend(picture, mask, model.class_names),
-                    stem.with_name(stem.name + frame + "_overlay.png"),
-                )
-            written.append(name)
-            parsed_names.add(name)
-            parsed.add(path)
+    try:
+        for batch in track(
+            batches(frames, cfg.batch_size), total=total, description="predicting",
+            disable=not cfg.progress,
+        ):  # fmt: skip
+            parse_batch(cfg, model, recipe, aligner, offsets, batch, output, base, done)
+    except OSError as error:  # a full disk, a folder gone read-only: say what is left undone
+        failed = len(done.failed)
+        never = len(files) - len(done.parsed | done.failed) - len(skips.files)
+        log.error("predict stopped: wrote %s for %d of %s; %d failed (%s); %d never processed",
+                  counted(len(done.written), "mask"), len(done.parsed),
+                  counted(len(files), "image file"), failed, error, max(never, 0))  # fmt: skip
+        raise
+    written, parsed = done.written, done.parsed
     if cfg.overlay:  # after the parses, so matplotlib (loaded for it alone) adds to none of them
         from seg_f1.report.figures import legend_figure
         from seg_f1.report.files import save_figure
@@ -109,6 +107,47 @@ def run(cfg: DictConfig) -> list[Path]:
         log.info("left %s with no image suffix (%s): %s",
                  counted(len(others), "file"), suffixes, listed(others))  # fmt: skip
     return written
+
+
+@dataclass
+class Progress:
+    """What predict has done so far: masks written, photos parsed, the photo being written."""
+
+    written: list[Path] = field(default_factory=list)
+    parsed: set[Path] = field(default_factory=set)
+    failed: set[Path] = field(default_factory=set)
+    names: set[Path] = field(default_factory=set)
+
+
+def parse_batch(cfg, model, recipe, aligner, offsets, batch, output, base, done: Progress) -> None:
+    """Parse one batch of photos and write each one's mask (and overlay)."""
+    found = [aligner(path, image) for path, _, image in batch]
+    batch = [item for item, (points, _) in zip(batch, found, strict=True)
+             if points is not Aligner.SKIP]  # fmt: skip
+    kept = [(points, boxes) for points, boxes in found if points is not Aligner.SKIP]
+    masks = predict_masks(
+        model, recipe, [image for _, _, image in batch], [points for points, _ in kept], offsets
+    )
+    for (path, frame, image), mask, (_, boxes) in zip(batch, masks, kept, strict=True):
+        stem = output / path.relative_to(base).with_suffix("")
+        name = stem.with_name(stem.name + frame + "_mask.png")
+        if name in done.names:
+            raise ValueError(f"{path} would write {name} a second time; rename the file")
+        try:
+            save_png(mask, name)
+            if cfg.overlay:
+                # the photo is not needed once its overlay is drawn: blended into it, no copy
+                picture = draw_faces(overlay(image, mask, model.class_names, in_place=True), boxes)
+                save_png(
+                    with_legend(picture, mask, model.class_names),
+                    stem.with_name(stem.name + frame + "_overlay.png"),
+                )
+        except OSError:
+            done.failed.add(path)
+            raise
+        done.written.append(name)
+        done.names.add(name)
+        done.parsed.add(path)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="predict", version_base="1.3")

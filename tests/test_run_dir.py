@@ -108,3 +108,14 @@ def test_a_concurrent_run_is_stopped_and_a_killed_ones_directory_is_taken_over(
     # the SLURM requeue path: same fixed directory, ckpt_path=last, the dead run's lock taken over
     assert 0.0 <= train(compose_cfg("ckpt_path=last", "test=false")) <= 1.0
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "ok"
+
+
+def test_keys_a_new_dataset_sets_otherwise_are_still_defaults_for_an_older_run(compose_cfg):
+    """``lfw_parts`` sets label_colors and mask_size=same; a synthetic run written before those
+    keys existed still continues at the synthetic defaults."""
+    stored = OmegaConf.to_container(compose_cfg(), resolve=True)
+    for key in ("mask_size", "label_colors"):
+        del stored["data"][key]
+    assert config_changes(stored, compose_cfg()) == {}
+    changed = config_changes(stored, compose_cfg("data.mask_size=same"))
+    assert changed == {"data.mask_size": {"was": None, "now": "same"}}

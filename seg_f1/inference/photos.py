@@ -71,11 +71,14 @@ def input_files(path: Path, output: Path) -> tuple[list[Path], Path, list[Path]]
     return files, path, [p for p in found if p.suffix.lower() not in INPUT_SUFFIXES]
 
 
+OUTPUT_LOCK = ".predict.lock"  # held while a predict writes into its folder
+
+
 def check_output(output: Path, overwrite: bool) -> None:
     """Masks already in ``output`` are the user's: replaced only when asked."""
     if output.exists() and not output.is_dir():
         raise NotADirectoryError(f"output={output} is a file; give a folder for the masks")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
+    if output.is_dir() and any(p.name != OUTPUT_LOCK for p in output.iterdir()) and not overwrite:
         raise FileExistsError(
             f"output={output} is not empty; choose a new folder, or pass overwrite=true to "
             "replace the masks in it"

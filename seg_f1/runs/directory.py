@@ -55,30 +55,75 @@ def claimed(run_dir: str | Path, continues: bool) -> Iterator[None]:
         RunDirTaken: the directory holds a run and this one does not continue it.
     """
     run_dir = Path(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 - closed below, after the run
-    except OSError as error:
-        raise_if_unwritable(run_dir / LOCK_FILE, error)
-        raise
-    with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirInUse(
-                f"{run_dir} is in use by another run that is still alive ({_holder(lock)}); wait "
-                "for it to finish or stop it, or give this run its own hydra.run.dir"
-            ) from None
+    hint = "wait for it to finish or stop it, or give this run its own hydra.run.dir"
+    with held(run_dir, LOCK_FILE, "run", hint):
         if not continues and holds_run(run_dir):
             raise RunDirTaken(
                 f"{run_dir} already holds a run; continue it with resume={run_dir} (or "
                 "ckpt_path=last), or start this one in a new directory (another hydra.run.dir)"
             )
-        lock.truncate(0)
-        started = datetime.now().astimezone().isoformat(timespec="seconds")
-        lock.write(f"pid {os.getpid()} on host {socket.gethostname()}, started {started}\n")
-        lock.flush()
         yield
+
+
+@contextmanager
+def held(
+    folder: str | Path, lock_name: str, holder: str, hint: str, remove: bool = False
+) -> Iterator[None]:
+    """One writer at a time in ``folder``: an exclusive ``flock`` on ``folder/lock_name``, which
+    the operating system releases when the process ends, however it ends. The holder writes who
+    it is into the file, so a refused ``holder`` (a run, a predict) is told who has it. With
+    ``remove``, the file is deleted (still locked) when the holder is done; a process that had
+    opened it before then finds the name gone or taken by a new file, and tries again.
+
+    Raises:
+        RunDirInUse: another live process holds the lock (its pid, host and start are named).
+    """
+    folder = Path(folder)
+    path = folder / lock_name
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = open(path, "a+")  # noqa: SIM115 - closed below, after the run
+        except OSError as error:
+            raise_if_unwritable(path, error)
+            raise
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunDirInUse(
+                    f"{folder} is in use by another {holder} that is still alive "
+                    f"({_holder(lock)}); {hint}"
+                ) from None
+            if not _still_named(lock, path):
+                continue
+            _sign(lock)
+            try:
+                yield
+            finally:
+                if remove:
+                    path.unlink(missing_ok=True)
+            return
+
+
+def _still_named(lock, path: Path) -> bool:
+    """Whether the locked file is still the one ``path`` names (a holder with ``remove`` may
+    have deleted it between our open and our lock)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _sign(lock) -> None:
+    """Who holds the lock, for whoever is refused; on a full disk the lock still holds, unsigned."""
+    started = datetime.now().astimezone().isoformat(timespec="seconds")
+    signature = f"pid {os.getpid()} on host {socket.gethostname()}, started {started}\n"
+    try:  # unbuffered: a failed write leaves nothing for close() to fail on again
+        os.ftruncate(lock.fileno(), 0)
+        os.pwrite(lock.fileno(), signature.encode(), 0)
+    except OSError as error:
+        log.warning("cannot write who holds %s (%s); it is held all the same", lock.name, error)
 
 
 @contextmanager

@@ -96,22 +96,42 @@ def _predates(stored: dict, key: str, now: Any) -> bool:
     it at its default."""
     parent, _, name = key.rpartition(".")
     holder = _get(stored, parent) if parent else stored
-    return isinstance(holder, dict) and name not in holder and now == conf_default(key)
+    if not isinstance(holder, dict) or name in holder:
+        return False
+    return now == conf_default(key, stored)
 
 
-def conf_default(key: str) -> Any:
+def conf_default(key: str, stored: dict | None = None) -> Any:
     """The value every option of the key's group in ``conf/`` gives it (``data.mask_size``: each
     ``conf/data/*.yaml``, over the shared ``data/loader/default.yaml`` it includes), or
-    ``NO_DEFAULT`` where they differ, leave it out or interpolate."""
+    ``NO_DEFAULT`` where they differ, leave it out or interpolate. With the ``stored`` run
+    config, only the options that build what it built count (the same ``_target_`` classes:
+    a synthetic run's default is synthetic's, whatever ``lfw_parts`` sets)."""
     parts, folder = key.split("."), CONF_DIR
+    group = []
     while len(parts) > 1 and (folder / parts[0]).is_dir():
-        folder = folder / parts.pop(0)
+        folder = folder / parts[0]
+        group.append(parts.pop(0))
     files = sorted(folder.glob("*.yaml")) if folder != CONF_DIR else [folder / "config.yaml"]
     rest = ".".join(parts)
-    values = [_get(_with_included(f), rest, NO_DEFAULT) for f in files]
+    options = [_with_included(f) for f in files]
+    built = _get(stored, ".".join(group)) if stored is not None and group else None
+    if isinstance(built, dict):
+        options = [o for o in options if _same_targets(o, built)] or options
+    values = [_get(option, rest, NO_DEFAULT) for option in options]
     first = values[0] if values else NO_DEFAULT
     interpolated = isinstance(first, str) and "${" in first
     return first if all(v == first for v in values) and not interpolated else NO_DEFAULT
+
+
+def _same_targets(option: dict, built: dict) -> bool:
+    """Every ``_target_`` the option names is the one the stored config names at that place."""
+    for name, value in option.items():
+        if name == "_target_" and built.get(name) != value:
+            return False
+        if isinstance(value, dict) and not _same_targets(value, built.get(name) or {}):
+            return False
+    return True
 
 
 def _with_included(path: Path) -> dict:
