@@ -31,7 +31,7 @@ from seg_f1.module import SegmentationModule
 from seg_f1.report.runs import f1_table
 from seg_f1.report.tables import rich_table
 from seg_f1.runs.checkpoints import load_checkpoint
-from seg_f1.runs.directory import claimed
+from seg_f1.runs.directory import claimed, refuse_if_live
 from seg_f1.runs.results import RunRecord, is_first_process, run_objective
 from seg_f1.runs.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
 from seg_f1.runs.resume_config import check_continued_config
@@ -54,6 +54,9 @@ def train(cfg: DictConfig) -> float:
     output_dir = cfg.paths.output_dir
     claim = claimed(output_dir, continues_in_place(cfg)) if is_first_process() else nullcontext()
     with claim:
+        if cfg.get("resume") and not continues_in_place(cfg):
+            hint = "resume= starts from a run that has stopped: wait for it to finish or stop it"
+            refuse_if_live(cfg.resume, hint)
         ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.get("resume"), output_dir)
         step, changes = check_start(cfg, ckpt_path)
         if is_first_process():

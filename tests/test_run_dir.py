@@ -119,3 +119,35 @@ def test_keys_a_new_dataset_sets_otherwise_are_still_defaults_for_an_older_run(c
     assert config_changes(stored, compose_cfg()) == {}
     changed = config_changes(stored, compose_cfg("data.mask_size=same"))
     assert changed == {"data.mask_size": {"was": None, "now": "same"}}
+
+
+HOLD_RUN = """
+import sys, time
+from seg_f1.runs.directory import LOCK_FILE, held
+with held(sys.argv[1], LOCK_FILE, "run", "wait"):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_resume_of_a_run_that_is_still_alive_is_refused_from_another_folder(compose_cfg, tmp_path):
+    from omegaconf import open_dict
+
+    train(compose_cfg("test=false"))  # a finished run in tmp_path
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_RUN, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    elsewhere = tmp_path / "continued"
+    try:
+        assert holder.stdout.readline().strip() == "holding"  # as if it were still training
+        cfg = compose_cfg(f"resume={tmp_path}", "trainer.max_epochs=2", "test=false")
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(elsewhere)
+        alive = rf"{tmp_path} is in use by a run that is still alive \(pid {holder.pid} on host "
+        with pytest.raises(RuntimeError, match=alive):
+            train(cfg)
+        assert not (elsewhere / "checkpoints").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert 0.0 <= train(cfg) <= 1.0  # stopped, it is a run to start from
+    assert (elsewhere / "checkpoints" / "last.ckpt").is_file()

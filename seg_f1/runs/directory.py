@@ -106,6 +106,26 @@ def held(
             return
 
 
+def refuse_if_live(run_dir: str | Path, hint: str) -> None:
+    """Refuse to read a run that is still alive (its checkpoints are still being written);
+    the folder is only read, so a read-only archive of a finished run is fine.
+
+    Raises:
+        RunDirInUse: the run's process holds its lock (its pid, host and start are named).
+    """
+    try:
+        lock = open(Path(run_dir) / LOCK_FILE)  # noqa: SIM115 - closed below
+    except OSError:  # no lock file: no run has ever held it
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirInUse(
+                f"{run_dir} is in use by a run that is still alive ({_holder(lock)}); {hint}"
+            ) from None
+
+
 def _still_named(lock, path: Path) -> bool:
     """Whether the locked file is still the one ``path`` names (a holder with ``remove`` may
     have deleted it between our open and our lock)."""
