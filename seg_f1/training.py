@@ -108,25 +108,11 @@ def fit_and_test(
     if trainer.is_global_zero:
         log_config(trainer.loggers, cfg)
 
-    if ckpt_path:
-        log.info("resuming from %s", ckpt_path)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    except SIGTERMException as stop:  # a SystemExit whose status would read as success
-        raise SystemExit(
-            f"training stopped by a signal at step {trainer.global_step}; last.ckpt is written, "
-            f"continue with: python train.py <same overrides> resume={cfg.paths.output_dir}"
-        ) from stop
-    best = best_score(trainer, cfg.optimized_metric)
-    if cfg.get("test"):  # fast_dev_run keeps no checkpoint: the weights in memory are tested
-        ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt or None, verbose=False)
-        if cfg.get("calibrate") and trainer.is_global_zero:
-            record.data["decoding"] = calibrate_decisions(cfg, trainer, module, datamodule, ckpt)
-        elif trainer.is_global_zero and "test" in module.last_confusion:
-            table = f1_table(module.last_confusion["test"], module.class_names, "test")
-            Console().print(rich_table(table))
-    log.info("best %s = %.4f", cfg.optimized_metric, best)
+        best = fit_test_calibrate(cfg, record, trainer, module, datamodule, ckpt_path)
+    except BaseException:
+        record.observe_progress(trainer)  # a failed or stopped run keeps what it did
+        raise
     if trainer.is_global_zero:
         publish_run(trainer, cfg, best)
     record.observe(trainer, module, best)
@@ -154,6 +140,30 @@ def check_services(cfg: DictConfig) -> None:
     read or generated, naming the key to fix (``seg_f1.runs.services``)."""
     check_trackers(cfg.get("logger"))
     check_pruning_storage(cfg.get("callbacks"))
+
+
+def fit_test_calibrate(cfg, record, trainer, module, datamodule, ckpt_path) -> float:
+    """Fit, test the best checkpoint and tune its decision offsets; the best value."""
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException as stop:  # a SystemExit whose status would read as success
+        raise SystemExit(
+            f"training stopped by a signal at step {trainer.global_step}; last.ckpt is written, "
+            f"continue with: python train.py <same overrides> resume={cfg.paths.output_dir}"
+        ) from stop
+    best = best_score(trainer, cfg.optimized_metric)
+    if cfg.get("test"):  # fast_dev_run keeps no checkpoint: the weights in memory are tested
+        ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt or None, verbose=False)
+        if cfg.get("calibrate") and trainer.is_global_zero:
+            record.data["decoding"] = calibrate_decisions(cfg, trainer, module, datamodule, ckpt)
+        elif trainer.is_global_zero and "test" in module.last_confusion:
+            table = f1_table(module.last_confusion["test"], module.class_names, "test")
+            Console().print(rich_table(table))
+    log.info("best %s = %.4f", cfg.optimized_metric, best)
+    return best
 
 
 def build_datamodule(cfg: DictConfig) -> FaceParsingDataModule:

@@ -75,8 +75,13 @@ def test_a_run_folder_made_unwritable_mid_run_records_the_failure(
     )  # rewritten in place: the folder refused a new file
     assert result["status"] == "failed" and "Operation not permitted" in result["error"]
     assert digest(tmp_path / "checkpoints" / "last.ckpt") == FreezeAfterFirstEpoch.last_digest
+    # what the run did before it failed stays in its record: epoch 0 ran and was saved
+    (best,) = (tmp_path / "checkpoints").glob("epoch000-*.ckpt")
+    assert result["epochs"] == 1 and result["best_checkpoint"] == str(best)
+    assert result["best"] == pytest.approx(float(best.stem.split("f1")[-1].lstrip("=_-")), abs=1e-4)
     err = capfd.readouterr().err
     assert f"it was written to {tmp_path / 'result.json'} instead" in err
+    assert err.count(str(tmp_path / "result.json")) == 2  # the failure once, where it went once
 
 
 def test_a_record_its_folder_refuses_entirely_goes_to_the_temp_dir_and_stderr(

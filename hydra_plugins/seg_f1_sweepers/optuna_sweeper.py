@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from seg_f1 import counted
 from seg_f1.runs.directory import RunDirRefused
 from seg_f1.runs.io import write_atomically
-from seg_f1.runs.results import Pruned
+from seg_f1.runs.results import RESULT_FILE, Pruned, read_result, save_record
 from seg_f1.sweeps.heartbeat import (
     JOB_DIR_ATTR,
     REFUSED_ATTR,
@@ -37,7 +37,16 @@ from seg_f1.sweeps.heartbeat import (
     beat,
     fail_stale_trials,
 )
-from seg_f1.sweeps.study import absolute_url, check_storage, open_storage, retried, trial_id
+from seg_f1.sweeps.study import (
+    StudyWriteFailed,
+    absolute_url,
+    check_storage,
+    open_storage,
+    retried,
+    storage_errors,
+    trial_id,
+    write_failure,
+)
 from seg_f1.sweeps.workers import check_one_device, slot_counts
 
 log = logging.getLogger(__name__)
@@ -108,8 +117,11 @@ class OptunaSweeper(Sweeper):
         self.check_job_dirs(study)
         if absolute_url(self.storage_url) != self.storage_url:  # the job's cwd may differ
             fixed = [*fixed, f"hydra.sweeper.storage='{absolute_url(self.storage_url)}'"]
-        while (trial := self._next_trial(study, storage, space)) is not None:
-            self._run(study, storage, trial, fixed)
+        try:
+            while (trial := self._next_trial(study, storage, space)) is not None:
+                self._run(study, storage, trial, fixed)
+        except storage_errors() as error:
+            raise write_failure(self.storage_url, error) from None
         log.info("study %s has its %d finished trials", self.study_name, self.n_trials)
 
     def open_study(self) -> tuple[Any, Any]:
@@ -217,7 +229,26 @@ class OptunaSweeper(Sweeper):
         except BaseException:
             self._tell(study, trial, "FAIL")
             raise
-        self._tell_result(study, trial, result)
+        try:
+            self._tell_result(study, trial, result)
+        except storage_errors() as error:
+            self._record_unwritten(study, trial, write_failure(self.storage_url, error))
+            raise
+
+    def _record_unwritten(self, study: Any, trial: Any, failure: StudyWriteFailed) -> None:
+        """The job ran but the study could not take its result: the trial is failed in the
+        study if the storage still takes that, and the job's result.json says what happened."""
+        state = "RUNNING (its heartbeats stop, so a worker fails it after grace_period)"
+        try:
+            if self._tell(study, trial, "FAIL"):
+                state = "FAIL"
+        except storage_errors():
+            pass
+        path = self.sweep_dir / str(trial.number) / RESULT_FILE
+        if path.is_file():
+            record = read_result(path)
+            record["study"] = {"state": state, "error": str(failure)}
+            save_record(path, record)
 
     def requeue(self, study: Any, storage: Any, trial: Any) -> None:
         """Fail the trial and queue a copy, unless it was finished already (by another worker

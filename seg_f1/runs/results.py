@@ -69,8 +69,9 @@ def save_record(path: Path, data: dict[str, Any]) -> Path | None:
             fallback.write_text(json.dumps({**data, "run_dir": str(path.parent)}, indent=2))
             where = fallback
     went = f"it was written to {where} instead" if where else "it is only here"
-    print(f"seg_f1: could not write {path} ({refused}); {went}. The run's record:\n{text}",
-          file=sys.stderr)  # fmt: skip
+    # a WriteFailed already names the file
+    why = str(refused) if str(path) in str(refused) else f"could not write {path} ({refused})"
+    print(f"seg_f1: {why}; {went}. The run's record:\n{text}", file=sys.stderr)
     return where
 
 
@@ -133,6 +134,19 @@ class RunRecord:
             "error": None,
         }
 
+    def observe_progress(self, trainer: Any) -> None:
+        """What a run that did not finish has still done: the epochs that ran, the best value
+        so far and the best checkpoint, when its file exists (the record of a failed or stopped
+        run must not read as if nothing had happened)."""
+        self.data["epochs"] = int(trainer.current_epoch)
+        callback = getattr(trainer, "checkpoint_callback", None)
+        score = getattr(callback, "best_model_score", None)
+        if score is not None and self.data["best"] is None:
+            self.data["best"] = _finite_or_none(float(score))
+        path = getattr(callback, "best_model_path", "")
+        if path and Path(path).is_file():
+            self.data["best_checkpoint"] = str(path)
+
     def observe(self, trainer: Any, module: Any, best: float) -> None:
         """Take the objective, the epoch count, per-class F1 and each class's pixel count on the
         split it was measured on (test if it ran, else the last validation)."""
@@ -140,8 +154,8 @@ class RunRecord:
         # plugin, and seg_f1.metrics loads torchmetrics (and with it matplotlib)
         from seg_f1.metrics import f1_from_confusion
 
+        self.observe_progress(trainer)
         self.data["best"] = best
-        self.data["epochs"] = int(trainer.current_epoch)
         test_f1 = trainer.callback_metrics.get("test/f1")
         self.data["test_f1"] = None if test_f1 is None else float(test_f1)
         split = next((s for s in ("test", "val") if s in module.last_confusion), None)
@@ -197,8 +211,8 @@ def run_objective(cfg: DictConfig, body: Callable[[RunRecord], None], output_dir
     """Run ``body`` under :func:`recorded_run` and return the objective (NaN if it failed)."""
     with recorded_run(cfg, output_dir) as record:
         body(record)
-    best = record.data["best"]
-    return math.nan if best is None else float(best)
+    best = record.data["best"]  # a failed run's record keeps its best so far; sweeps get NaN
+    return math.nan if best is None or record.data["status"] == "failed" else float(best)
 
 
 def in_multirun() -> bool:

@@ -117,6 +117,40 @@ def check_storage(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, key: str = STO
         engine.dispose()
 
 
+class StudyWriteFailed(ServiceUnreachable):
+    """The study's storage refused a write mid-sweep (a full disk, a database gone)."""
+
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """What a storage raises when it cannot read or write: Optuna wraps SQLAlchemy's errors
+    (SQLite's "database or disk is full" becomes "invalid data in the commit")."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return StorageInternalError, SQLAlchemyError, OSError
+
+
+def write_failure(url: str, error: BaseException, key: str = STORAGE_KEY) -> StudyWriteFailed:
+    """One line for a storage that failed mid-sweep: the URL (password hidden), the system's
+    reason from the innermost error, and what to do; rerunning the command continues the
+    study, since every finished trial is in it."""
+    root = error
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__
+    why = reason(root)
+    if "disk is full" in str(root) or getattr(root, "errno", None) == 28:
+        why = f"{why.removeprefix('OperationalError: ').split(chr(10))[0]} [ENOSPC]"
+    if url.startswith((SQLITE_PREFIX, JOURNAL_PREFIX)):
+        where = Path(url.split(":///", 1)[1]).resolve().parent
+        advice = f"free space on the disk that holds {where} (df -h {where})"
+    else:
+        advice = "restart the database server or fix the connection"
+    return StudyWriteFailed(
+        f"{key}={mask_url(url)}: the study could not be written ({why}); {advice}, then run "
+        "the same command again: the study continues from its finished trials"
+    )
+
+
 def retried(action: Callable[[], T], what: str) -> T:
     """``action()``, tried again after a jittered pause when it lost a race with another worker
     creating the same tables ("table alembic_version already exists" on SQLite, a duplicate
