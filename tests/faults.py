@@ -1,17 +1,19 @@
 """Faults made real for the tests: a small tmpfs, an immutable folder (``chattr +i``: the tests
-run as root, whom ``chmod`` does not stop), a read-only bind mount, a closed port, and a real
-``mlflow server`` on loopback. Mounts and flags are undone however the test ends; where the
-machine does not allow them (not root, a filesystem without ``chattr``) the test is skipped,
-saying why."""
+run as root, whom ``chmod`` does not stop), a read-only bind mount, a closed port, a real
+``mlflow server`` and a throwaway PostgreSQL server on loopback. Mounts and flags are undone
+however the test ends; where the machine does not allow them (not root, a filesystem without
+``chattr``) the test is skipped, saying why."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -126,3 +128,37 @@ def stop(server: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+def postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not found:
+        pytest.fail("no PostgreSQL under /usr/lib/postgresql: run `make postgres` (apt postgresql)")
+    return found[-1].parent
+
+
+@contextmanager
+def postgres_server() -> Iterator[tuple[str, list[str]]]:
+    """A throwaway PostgreSQL server on a loopback port, run as the `postgres` user (the server
+    refuses root): its URL and the ``pg_ctl`` command line that stops it (append ``stop``);
+    stopped afterwards. A server that cannot start fails the test with its log."""
+    bin_dir, user, port = postgres_bin(), getpass.getuser(), free_port()
+    root = Path(tempfile.mkdtemp(prefix="seg_f1-postgres-"))  # pytest's tmp is root-only
+    shutil.chown(root, "postgres", "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    pg_ctl = [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(root / "db")]
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    steps = [
+        [*as_postgres, str(bin_dir / "initdb"), "-D", str(root / "db"), "-A", "trust", "-U", user],
+        [*pg_ctl, "-o", options, "-l", str(root / "log"), "-w", "start"],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            log = (root / "log").read_text() if (root / "log").exists() else ""
+            pytest.fail(f"PostgreSQL did not start: {' '.join(step)}\n{done.stderr}\n{log}")
+    try:
+        yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres", [*pg_ctl, "-m", "immediate"]
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)

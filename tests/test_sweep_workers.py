@@ -4,20 +4,17 @@ pruner stops a trial whose val/f1 is poor on purpose."""
 
 from __future__ import annotations
 
-import getpass
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import optuna  # the sweep extra: make test installs it, so missing is a failure, not a skip
 import pytest
 from conftest import ROOT, TINY, run_env
-from faults import free_port
+from faults import postgres_server
 
 from seg_f1.runs.results import read_result
 from seg_f1.sweeps.report import report
@@ -40,35 +37,10 @@ FAST = [
 ]
 
 
-def postgres_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    if not found:
-        pytest.fail("no PostgreSQL under /usr/lib/postgresql: run `make postgres` (apt postgresql)")
-    return found[-1].parent
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> str:
-    """A throwaway PostgreSQL server on a loopback port, run as the `postgres` user (the server
-    refuses root); stopped afterwards. A server that cannot start fails the test with its log."""
-    bin_dir, user, port = postgres_bin(), getpass.getuser(), free_port()
-    root = Path(tempfile.mkdtemp(prefix="seg_f1-postgres-"))  # pytest's tmp is root-only
-    shutil.chown(root, "postgres", "postgres")
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    pg_ctl = [*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(root / "db")]
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
-    steps = [
-        [*as_postgres, str(bin_dir / "initdb"), "-D", str(root / "db"), "-A", "trust", "-U", user],
-        [*pg_ctl, "-o", options, "-l", str(root / "log"), "-w", "start"],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            log = (root / "log").read_text() if (root / "log").exists() else ""
-            pytest.fail(f"PostgreSQL did not start: {' '.join(step)}\n{done.stderr}\n{log}")
-    yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres"
-    subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True, timeout=60)
-    shutil.rmtree(root, ignore_errors=True)
+    with postgres_server() as (url, _):
+        yield url
 
 
 def worker(sweep_dir: Path, storage: str, data_dir: Path, *overrides: str) -> subprocess.Popen:
