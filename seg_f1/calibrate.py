@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from seg_f1 import CONF_DIR
+from seg_f1.config.checkpoint_data import use_checkpoint_data
 from seg_f1.inference.calibration import (
     calibrate,
     decoding_table,
@@ -69,6 +70,7 @@ def run_dir_of(ckpt_path: Path) -> Path:
 @hydra.main(config_path=str(CONF_DIR), config_name="calibrate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     with announced("calibrate", hydra_run_dir()):
+        use_checkpoint_data(cfg)
         run(cfg)
 
 

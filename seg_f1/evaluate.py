@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from seg_f1 import CONF_DIR, counted
+from seg_f1.config.checkpoint_data import use_checkpoint_data
 from seg_f1.inference.model import load_model
 from seg_f1.inference.parse import Aligner
 from seg_f1.inference.photos import Skips
@@ -112,6 +113,7 @@ def side_by_side(rows_by_rule: dict[str, list[dict]]) -> list[dict]:
 @hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     with announced("evaluate", hydra_run_dir()):
+        use_checkpoint_data(cfg)
         return run(cfg)["mean_f1"]
 
 

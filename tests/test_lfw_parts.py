@@ -242,8 +242,8 @@ def test_train_then_evaluate_at_the_photos_size_from_the_release_layout(tmp_path
     assert "hair" in trained.stdout and (run_dir / "test_predictions.png").is_file()
     best = next((run_dir / "checkpoints").glob("epoch000-f1*.ckpt"))
     evaluated = subprocess.run(
-        [sys.executable, "-m", "seg_f1.evaluate", f"ckpt_path={best}", "data=lfw_parts",
-         *common, "eval_at_original_size=true", "tta=flip", "progress=false",
+        [sys.executable, "-m", "seg_f1.evaluate", f"ckpt_path={best}",  # its data: the ckpt's
+         "eval_at_original_size=true", "tta=flip", "progress=false",
          f"hydra.run.dir={tmp_path / 'eval'}"],
         cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
