@@ -129,8 +129,11 @@ def calibrate_decisions(cfg, trainer, module, datamodule, ckpt: str) -> dict:
     beside argmax, under the run's own precision (``seg_f1.inference.calibration``)."""
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
     with trainer.precision_plugin.forward_context(), torch.no_grad():
-        record = calibrate_trained(module, datamodule, data_cfg, ckpt or None,
-                                   cfg.paths.output_dir)  # fmt: skip
+        record = calibrate_trained(
+            module, datamodule, data_cfg, ckpt or None, cfg.paths.output_dir,
+            (trainer.limit_val_batches, trainer.limit_test_batches),
+            progress=trainer.progress_bar_callback is not None,
+        )  # fmt: skip
     Console().print(rich_table(decoding_table(record)))
     return decoding_summary(record)
 

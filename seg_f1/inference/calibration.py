@@ -172,15 +172,40 @@ def decoding_table(record: dict) -> Table:
     return Table(columns, rows, title)
 
 
+def within_limit(samples: Sequence, limit: int | float | None, batch_size: int) -> list:
+    """The images a trainer's ``limit_val_batches``/``limit_test_batches`` let it see (an int:
+    that many batches; a fraction: that share of them, at least one; ``fast_dev_run`` sets 1),
+    so the calibration at the end of a shrunk run costs what its validation cost."""
+    samples = list(samples)
+    if limit is None or (isinstance(limit, float) and limit >= 1.0):
+        return samples
+    batches = -(-len(samples) // batch_size)
+    kept = int(limit) if isinstance(limit, int) else max(1, int(limit * batches))
+    return samples[: kept * batch_size]
+
+
 def calibrate_trained(
-    module: torch.nn.Module, datamodule, data_cfg: dict, ckpt_path: str | None, output_dir: Path
+    module: torch.nn.Module,
+    datamodule,
+    data_cfg: dict,
+    ckpt_path: str | None,
+    output_dir: Path,
+    limits: tuple[int | float | None, int | float | None] = (None, None),
+    progress: bool = False,
 ) -> dict:
     """The end of a training run (``calibrate: true``): the best weights' offsets tuned on val,
     test scored both ways, ``calibration.json`` written and the offsets stored in the best
-    checkpoint. Returns the record."""
+    checkpoint; ``limits`` are the trainer's val and test batch limits. Returns the record."""
     recipe = recipe_of(data_cfg, module.hparams.mean, module.hparams.std)
-    val, test = datamodule.checked_samples("val"), datamodule.checked_samples("test")
-    record = calibrate(module, recipe, module.class_names, val, test, datamodule.ignore_index)
+    size = datamodule.eval_batch_size
+    val = within_limit(datamodule.checked_samples("val"), limits[0], size)
+    test = within_limit(datamodule.checked_samples("test"), limits[1], size)
+    log.info("tuning decision offsets for F1 on %s, then scoring %s both ways",
+             counted(len(val), "val image"), counted(len(test), "test image"))  # fmt: skip
+    record = calibrate(
+        module, recipe, module.class_names, val, test, datamodule.ignore_index,
+        batch_size=size, progress=progress,
+    )  # fmt: skip
     record["checkpoint"] = ckpt_path
     write_record(record, Path(output_dir) / "calibration.json")
     write_reports(record, Path(output_dir))
