@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from seg_f1.callbacks.diagnosis import (
+    ANNEALING,
     HEALTHY,
     LR_TOO_HIGH,
     OVERFITTING,
@@ -105,3 +106,26 @@ def test_state_dict_lets_a_resumed_run_continue_the_window():
     resumed.load_state_dict(state)
     assert resumed.observe(1, rows[1]) is None  # an epoch already seen is not counted twice
     assert resumed.observe(2, rows[2]).case == OVERFITTING
+
+
+def test_a_flat_val_f1_while_the_lr_runs_down_is_convergence_not_a_stalled_surrogate():
+    curves, _ = CASES["surrogate"]
+    assert classify(curves, 3, Thresholds(), lr_share=0.9).case == SURROGATE_STALLED
+    assert classify(curves, 3, Thresholds(), lr_share=0.3).case == ANNEALING
+    assert classify(curves, 3, Thresholds(annealed=0.2), lr_share=0.3).case == SURROGATE_STALLED
+    healthy, _ = CASES["healthy"]
+    assert classify(healthy, 3, Thresholds(), lr_share=0.1).case == HEALTHY
+
+
+def test_the_callback_judges_each_epoch_by_the_lr_it_trained_with():
+    """As a cosine runs out (3e-3 peak), the stalled-surrogate advice becomes case 5 once the
+    lr is under half its peak."""
+    callback = CurveDiagnosis(window=3)
+    curves, _ = CASES["surrogate"]
+    lrs = [3e-3, 2.5e-3, 1.0e-3]  # epoch 2 trains at a third of the peak
+    verdict = None
+    for epoch, lr in enumerate(lrs):
+        callback.note_lr(epoch, lr)
+        verdict = callback.observe(epoch, {key: values[epoch] for key, values in curves.items()})
+    assert verdict.case == ANNEALING and "converging as scheduled" in verdict.text
+    assert callback.state_dict()["epoch_lr"] == {0: 3e-3, 1: 2.5e-3, 2: 1.0e-3}

@@ -2,7 +2,9 @@
 
 Over the last ``window`` epochs a least-squares slope is fitted to ``train/loss``, ``val/loss``
 (relative to their mean, per epoch) and ``train/f1``, ``val/f1`` (absolute, per epoch). The four
-slopes place the run in one of four cases; ``0`` means no case fits (e.g. a plateau).
+slopes place the run in one of four cases; ``0`` means no case fits (e.g. a plateau). A flat
+val F1 while the learning rate has run down (under ``annealed`` of its peak: the second half
+of a cosine) is convergence as scheduled (case 5), not a surrogate that stopped moving F1.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from seg_f1.report.tables import Column, Table, markdown
 
 log = logging.getLogger(__name__)
 
-UNCLEAR, HEALTHY, SURROGATE_STALLED, OVERFITTING, LR_TOO_HIGH = range(5)
+UNCLEAR, HEALTHY, SURROGATE_STALLED, OVERFITTING, LR_TOO_HIGH, ANNEALING = range(6)
 
 CASES = {
     UNCLEAR: ("no clear trend", "keep training, or check that the loss moves at all"),
@@ -41,17 +43,24 @@ CASES = {
         "loss up with F1 up, or the loss oscillates: learning rate too high",
         "lower optimizer.lr (e.g. by 3x)",
     ),
+    ANNEALING: (
+        "loss down, val F1 flat while the learning rate runs down: converging as scheduled",
+        "nothing to change; for more F1, train longer (trainer.max_epochs: the schedule then "
+        "anneals later)",
+    ),
 }
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """``loss_tol``: relative loss change per epoch that counts as a move; ``f1_tol``: absolute
-    F1 change per epoch; ``oscillation``: relative size of every step of a loss that flips sign."""
+    F1 change per epoch; ``oscillation``: relative size of every step of a loss that flips sign;
+    ``annealed``: the share of its peak under which the learning rate has run down."""
 
     loss_tol: float = 0.01
     f1_tol: float = 0.005
     oscillation: float = 0.1
+    annealed: float = 0.5
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -97,9 +106,14 @@ def oscillates(values: list[float], size: float) -> bool:
 
 
 def classify(
-    history: dict[str, list[float]], window: int, thresholds: Thresholds, epoch: int = 0
+    history: dict[str, list[float]],
+    window: int,
+    thresholds: Thresholds,
+    epoch: int = 0,
+    lr_share: float | None = None,
 ) -> Verdict | None:
-    """The case of the last ``window`` epochs; None until every curve has ``window`` values."""
+    """The case of the last ``window`` epochs; None until every curve has ``window`` values.
+    ``lr_share``: the last epoch's learning rate over the run's peak, where known."""
     tails = {key: list(history.get(key, []))[-window:] for key in CURVE_KEYS}
     if any(len(tail) < window or not all(map(math.isfinite, tail)) for tail in tails.values()):
         return None
@@ -121,7 +135,8 @@ def classify(
     elif loss_down and (f1_down or slopes["val/loss"] > thresholds.loss_tol):
         case = OVERFITTING
     elif loss_down and not f1_up:
-        case = SURROGATE_STALLED
+        annealing = lr_share is not None and lr_share < thresholds.annealed
+        case = ANNEALING if annealing else SURROGATE_STALLED
     elif loss_down:
         case = HEALTHY
     else:
@@ -147,7 +162,8 @@ def render_markdown(verdicts: list[Verdict], window: int, thresholds: Thresholds
         f"Window: {window} epochs. Thresholds: a loss moves when its least-squares slope "
         f"exceeds {thresholds.loss_tol:g} of its mean per epoch; F1 moves when its slope exceeds "
         f"{thresholds.f1_tol:g} per epoch; a loss oscillates when every step is at least "
-        f"{thresholds.oscillation:g} of its mean and the steps change direction.",
+        f"{thresholds.oscillation:g} of its mean and the steps change direction; the learning "
+        f"rate has run down under {thresholds.annealed:g} of its peak.",
         "",
     ]
     signed = "{:+.4f}".format
@@ -177,25 +193,32 @@ class CurveDiagnosis(L.Callback):
         f1_tol: float = 0.005,
         oscillation: float = 0.1,
         filename: str = "diagnosis.md",
+        annealed: float = 0.5,
     ) -> None:
         if window < 2:
             raise ValueError(f"callbacks.curve_diagnosis.window must be >= 2, got {window}")
         self.output_dir = output_dir
         self.window = window
-        self.thresholds = Thresholds(loss_tol, f1_tol, oscillation)
+        self.thresholds = Thresholds(loss_tol, f1_tol, oscillation, annealed)
         self.filename = filename
         self.history = EpochHistory()
         self.verdicts: list[Verdict] = []
+        self.epoch_lr: dict[int, float] = {}
 
     def observe(self, epoch: int, metrics: dict[str, float]) -> Verdict | None:
         """Add one finished epoch; the verdict once the window is full."""
         if not self.history.record(epoch, metrics):
             return None
         series = {key: self.history.series(key) for key in CURVE_KEYS}
-        verdict = classify(series, self.window, self.thresholds, epoch)
+        verdict = classify(series, self.window, self.thresholds, epoch, self._lr_share(epoch))
         if verdict is not None:
             self.verdicts.append(verdict)
         return verdict
+
+    def _lr_share(self, epoch: int) -> float | None:
+        peak = max(self.epoch_lr.values(), default=0.0)
+        lr = self.epoch_lr.get(epoch)
+        return None if lr is None or peak <= 0 else lr / peak
 
     def _observe_finished(self, trainer: L.Trainer, epoch: int) -> None:
         if trainer.sanity_checking or epoch < 0:
@@ -216,6 +239,12 @@ class CurveDiagnosis(L.Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._observe_finished(trainer, trainer.current_epoch - 1)
+        if trainer.optimizers:  # the rate this epoch trains with, after the scheduler stepped
+            self.note_lr(trainer.current_epoch, trainer.optimizers[0].param_groups[0]["lr"])
+
+    def note_lr(self, epoch: int, lr: float) -> None:
+        """The learning rate ``epoch`` trains with: a flat F1 late in a schedule is expected."""
+        self.epoch_lr[epoch] = float(lr)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._observe_finished(trainer, trainer.current_epoch - 1)
@@ -233,8 +262,10 @@ class CurveDiagnosis(L.Callback):
         return {
             "history": self.history.state_dict(),
             "verdicts": [asdict(v) for v in self.verdicts],
+            "epoch_lr": dict(self.epoch_lr),
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history.load_state_dict(state_dict.get("history", {}))
         self.verdicts = [Verdict(**v) for v in state_dict.get("verdicts", [])]
+        self.epoch_lr = {int(k): float(v) for k, v in state_dict.get("epoch_lr", {}).items()}
