@@ -20,7 +20,8 @@ from faults import fill, immutable, read_only, tmpfs
 from omegaconf import OmegaConf
 
 from seg_f1.runs.io import WriteFailed
-from seg_f1.runs.results import fallback_record, read_result, run_objective
+from seg_f1.runs.record_files import fallback_record, read_result
+from seg_f1.runs.results import run_objective
 from seg_f1.training import train
 
 CFG = OmegaConf.create({"optimized_metric": "val/f1", "seed": 1})

@@ -26,7 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 from seg_f1 import counted
 from seg_f1.runs.directory import RunDirRefused
 from seg_f1.runs.io import write_atomically
-from seg_f1.runs.results import RESULT_FILE, Pruned, read_result, save_record
+from seg_f1.runs.record_files import read_result, save_record
+from seg_f1.runs.results import RESULT_FILE, Pruned
 from seg_f1.sweeps.heartbeat import (
     JOB_DIR_ATTR,
     REFUSED_ATTR,

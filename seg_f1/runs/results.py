@@ -11,13 +11,9 @@ else written under ``<temp dir>/seg_f1-records/``, and always printed to stderr.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
 import signal
-import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -31,74 +27,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from seg_f1 import counted
-from seg_f1.runs.io import write_atomically
+from seg_f1.runs.record_files import read_result, save_record, write_json_atomic
 
 RESULT_FILE = "result.json"
 
 
-RECORDS_DIR = "seg_f1-records"  # under the temp dir: where a record goes that its folder refused
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # what a scheduler or a closed terminal sends
-
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
-    text = json.dumps(data, indent=2, allow_nan=True) + "\n"
-    write_atomically(path, lambda tmp: tmp.write_text(text), needed=len(text.encode()))
-
-
-def save_record(path: Path, data: dict[str, Any]) -> Path | None:
-    """Write a run's final record where its readers look, whatever the folder allows: atomically;
-    else over the existing file in place (a folder that refuses new files may still let its
-    files be rewritten, and a full disk the blocks the file already holds); else to
-    :func:`fallback_record`. A record that missed the atomic write is also printed to stderr,
-    naming where it went. Returns where it went, or None."""
-    try:
-        write_json_atomic(path, data)
-        return path
-    except OSError as error:
-        refused = error
-    text = json.dumps(data, indent=2, allow_nan=True) + "\n"
-    where = None
-    with contextlib.suppress(OSError):
-        _rewrite_in_place(path, text.encode())
-        where = path
-    if where is None:
-        fallback = fallback_record(path)
-        with contextlib.suppress(OSError):
-            fallback.parent.mkdir(parents=True, exist_ok=True)
-            fallback.write_text(json.dumps({**data, "run_dir": str(path.parent)}, indent=2))
-            where = fallback
-    went = f"it was written to {where} instead" if where else "it is only here"
-    # a WriteFailed already names the file
-    why = str(refused) if str(path) in str(refused) else f"could not write {path} ({refused})"
-    print(f"seg_f1: {why}; {went}. The run's record:\n{text}", file=sys.stderr)
-    return where
-
-
-def _rewrite_in_place(path: Path, new: bytes) -> None:
-    """Overwrite an existing file without creating one; put the old bytes back if the new ones
-    do not fit, so readers never meet half a record."""
-    old = path.read_bytes()
-    try:
-        with open(path, "r+b") as handle:
-            handle.write(new)
-            handle.truncate()
-    except OSError:
-        with contextlib.suppress(OSError), open(path, "r+b") as handle:
-            handle.write(old)
-            handle.truncate()
-        raise
-
-
-def fallback_record(path: Path) -> Path:
-    """``<temp dir>/seg_f1-records/<the run folder's absolute path, / as __>.json``."""
-    name = str(Path(path).parent.resolve()).strip("/").replace("/", "__") or "root"
-    return Path(tempfile.gettempdir()) / RECORDS_DIR / f"{name}.json"
-
-
-def read_result(path: Path) -> dict[str, Any]:
-    with open(path) as stream:
-        return json.load(stream)
 
 
 class Pruned(Exception):
