@@ -101,10 +101,36 @@ def test_sampled_values_read_at_four_digits_and_the_budget_stays_out_of_the_best
         "2 of 2 trials finished; the best is trial 0: val/f1 0.7000, loss focal_dice"
     )
     assert lines[1] == "  its settings: loss=focal_dice loss.dice_weight=1.665"
+    assert lines[2].startswith("  ahead of the next (loss.dice_weight=0.3: 0.5000) by +0.2000, one")
+    assert "the seed-to-seed noise is unknown" in lines[2]
     assert (
-        lines[2]
+        lines[3]
         == "  train it: python -m seg_f1.train loss=focal_dice loss.dice_weight=1.6648852816008435"
     )
+
+
+def test_a_sweep_over_seeds_names_the_mean_and_never_a_lucky_seed(tmp_path):
+    root = tmp_path / "seeds"
+    scores = {("0.3", "0"): 0.50, ("0.3", "1"): 0.60, ("0.8", "0"): 0.52, ("0.8", "1"): 0.70,
+              ("0.8", "2"): 0.53, ("0.3", "2"): 0.58}  # fmt: skip
+    for job, ((dice, seed), best) in enumerate(scores.items()):
+        overrides = [f"loss.dice_weight={dice}", f"seed={seed}", "trainer.max_epochs=3",
+                     "data.source.num_train=40"]  # fmt: skip
+        write_job(root, str(job), overrides, best=best)
+    lines = summary_lines(root)
+    # dice 0.8: mean 0.5833 (sd 0.1012), 0.3: 0.5600 (sd 0.0529); 2 se of the gap: 0.1318
+    assert "the best configuration: val/f1 0.5833 ± 0.1012 over 3 seeds" in lines[0]
+    assert "ahead of the next (loss.dice_weight=0.3: 0.5600) by +0.0233: within the" in lines[2]
+    assert lines[2].endswith("(2 standard errors: 0.1318)")
+    assert (
+        lines[3] == "  train it: python -m seg_f1.train loss.dice_weight=0.8"
+    )  # no seed, no budget
+    only_seeds = tmp_path / "only_seeds"
+    for job, seed in enumerate("012"):
+        write_job(only_seeds, str(job), [f"seed={seed}"], best=0.5 + 0.01 * job)
+    lines = summary_lines(only_seeds)
+    assert "only the seed varied" in lines[2] and "no seed is better than another" in lines[2]
+    assert lines[3] == "  train it: python -m seg_f1.train "
 
 
 def test_sweep_png_is_written(sweep):

@@ -28,6 +28,7 @@ from seg_f1.sweeps.trials import (
     chosen,
     collect,
     group_by_config,
+    members,
     ranked,
     shown,
     swept_keys,
@@ -187,10 +188,7 @@ def render(trials: list[Trial], source: Path, conf_dir: Path = CONF_DIR) -> dict
 
 def _best_params(trials: list[Trial], group: Group, seeds_swept: bool) -> dict[str, str]:
     """All overrides of the group's best trial; the seed too unless it was the replicate axis."""
-    members = [
-        t for t in trials if t.ok and all(t.params.get(k, "") == v for k, v in group.params.items())
-    ]
-    best = max(members, key=lambda t: t.best)
+    best = max(members(trials, group), key=lambda t: t.best)
     return {k: v for k, v in chosen(best.params).items() if not (seeds_swept and k == "seed")}
 
 

@@ -6,7 +6,9 @@ extra before Hydra fails to locate Optuna's sampler."""
 from __future__ import annotations
 
 import logging
+import math
 import shlex
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,10 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from seg_f1 import counted
+from seg_f1.report.jobs import mean_std
 from seg_f1.sweeps.study import SWEEPER
-from seg_f1.sweeps.trials import chosen, collect, ranked, shown
+from seg_f1.sweeps.trials import chosen, collect, group_by_config, members, shown, swept_keys
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +36,59 @@ def loss_family(job_dir: Path, params: dict[str, str]) -> str:
 
 
 def summary_lines(sweep_dir: Path, metric: str = "val/f1") -> list[str]:
+    """The best configuration (its mean over seeds when the seed was swept, never the luckiest
+    seed), how far it leads the next one against the noise, and the command that trains it."""
     trials = collect(sweep_dir)
     done = [t for t in trials if t.ok]
     report = f"the full report: python -m seg_f1.sweep_report {sweep_dir}"
     if not done:
         return [f"sweep {sweep_dir}: none of its {len(trials)} trials finished; {report}"]
-    best = ranked(trials)[0]
-    params = chosen(best.params)
-    overrides = [f"{key}={value}" for key, value in params.items()]
+    keys = swept_keys(trials)
+    seeds = "seed" in keys
+    groups = group_by_config(trials, [key for key in keys if key != "seed"])
+    top = groups[0]
+    best = max(members(done, top), key=lambda t: t.best)
+    params = {k: v for k, v in chosen(best.params).items() if not (seeds and k == "seed")}
+    family = loss_family(sweep_dir / best.job, params)
+    if seeds:
+        mean, spread = mean_std(top.scores)
+        found = (f"the best configuration: {metric} {mean:.4f} ± {spread:.4f} over "
+                 f"{counted(len(top.scores), 'seed')}, loss {family}")  # fmt: skip
+    else:
+        found = f"the best is trial {best.job}: {metric} {best.best:.4f}, loss {family}"
     return [
-        f"sweep {sweep_dir}: {len(done)} of {len(trials)} trials finished; the best is trial "
-        f"{best.job}: {metric} {best.best:.4f}, loss {loss_family(sweep_dir / best.job, params)}",
+        f"sweep {sweep_dir}: {len(done)} of {len(trials)} trials finished; {found}",
         "  its settings: " + (" ".join(f"{k}={shown(v)}" for k, v in params.items()) or "none"),
-        "  train it: python -m seg_f1.train " + " ".join(shlex.quote(o) for o in overrides),
+        "  " + margin(groups, seeds, metric),
+        "  train it: python -m seg_f1.train "
+        + " ".join(shlex.quote(f"{k}={v}") for k, v in params.items()),
         f"  {report}",
     ]
+
+
+def margin(groups: list, seeds: bool, metric: str) -> str:
+    """The lead over the runner-up, said against the seed-to-seed noise when seeds were swept
+    (two standard errors of the difference of means), and as unknown when they were not."""
+    if len(groups) == 1:
+        if seeds:
+            _, spread = mean_std(groups[0].scores)
+            return (
+                f"only the seed varied: {metric} spreads {spread:.4f} (sd) over the seeds; there "
+                "is no configuration to choose, and no seed is better than another"
+            )
+        return "one configuration: nothing to compare"
+    top, second = groups[0], groups[1]
+    gap = statistics.fmean(top.scores) - statistics.fmean(second.scores)
+    runner_up = " ".join(f"{k}={shown(v)}" for k, v in second.params.items())
+    lead = f"ahead of the next ({runner_up}: {statistics.fmean(second.scores):.4f}) by {gap:+.4f}"
+    if seeds and min(len(top.scores), len(second.scores)) > 1:
+        noise = 2 * math.sqrt(
+            sum(mean_std(g.scores)[1] ** 2 / len(g.scores) for g in (top, second))
+        )
+        verdict = "beyond" if gap > noise else "within"
+        return f"{lead}: {verdict} the seed-to-seed noise (2 standard errors: {noise:.4f})"
+    return (f"{lead}, one run each: the seed-to-seed noise is unknown; sweep seed=0,1,2 over the "
+            "leaders before trusting a gap this size")  # fmt: skip
 
 
 def check_sweep_extra(config: DictConfig) -> None:

@@ -76,13 +76,15 @@ def _trial_from_result(job: str, path: Path) -> Trial:
     )
 
 
-# a search's budget, not the configuration it found: a run to keep trains on all the data
-BUDGET_PREFIX = "trainer.limit_"
+# a search's budget, not the configuration it found: a run to keep trains on all the data, for
+# as long as it needs
+BUDGET_PREFIXES = ("trainer.limit_", "trainer.max_epochs", "trainer.max_steps",
+                   "trainer.max_time", "data.source.num_")  # fmt: skip
 
 
 def chosen(params: dict[str, str]) -> dict[str, str]:
     """A trial's overrides without the search's budget."""
-    return {k: v for k, v in params.items() if not k.startswith(BUDGET_PREFIX)}
+    return {k: v for k, v in params.items() if not k.lstrip("+~").startswith(BUDGET_PREFIXES)}
 
 
 def swept_keys(trials: list[Trial]) -> list[str]:
@@ -129,6 +131,13 @@ def group_by_config(trials: list[Trial], keys: list[str]) -> list[Group]:
         if trial.test_f1 is not None:
             group.tests.append(trial.test_f1)
     return sorted(groups.values(), key=lambda g: statistics.fmean(g.scores), reverse=True)
+
+
+def members(trials: list[Trial], group: Group) -> list[Trial]:
+    """The finished trials of one configuration."""
+    return [
+        t for t in trials if t.ok and all(t.params.get(k, "") == v for k, v in group.params.items())
+    ]
 
 
 def ranked(trials: list[Trial]) -> list[Trial]:
