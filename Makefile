@@ -84,7 +84,7 @@ LFW_ROOT ?= data/lfw_parts
 LFW_DIR ?= outputs/lfw_parts
 LFW_BUDGET ?= data.image_size=64 trainer.max_epochs=10
 LFW_BEST = $$(ls $(LFW_DIR)/recipe/checkpoints/epoch*.ckpt | head -n 1)
-LFW_EVAL = $(BIN)/python -m seg_f1.evaluate data=lfw_parts data.root=$(LFW_ROOT) tta=flip
+LFW_EVAL = $(BIN)/python -m seg_f1.evaluate tta=flip  # the data: the checkpoint's own
 lfw-parts: install
 	$(BIN)/python train.py experiment=lfw_parts data.root=$(LFW_ROOT) \
 		hydra.run.dir=$(LFW_DIR)/recipe '~callbacks.progress_bar'

@@ -73,6 +73,7 @@ def _predict(cfg: DictConfig, output: Path, files, base, others) -> list[Path]:
     source = cfg.ckpt_path if cfg.backend == "torch" else cfg.onnx_model
     offsets = chosen_offsets(cfg.get("decode", "argmax"), model.decision_offsets, source)
     aligner = Aligner(cfg)
+    log.info("%s", what_predict_does(model, recipe, aligner, offsets))
     done, skips = Progress(), Skips(cfg.get("strict", False))
     frames = readable(files, skips, cfg.get("max_pixels", MAX_PIXELS), cfg.get("frames", "all"))
     total = -(-len(files) // cfg.batch_size)
@@ -98,6 +99,9 @@ def _predict(cfg: DictConfig, output: Path, files, base, others) -> list[Path]:
     log.info("wrote %s for %d of %s to %s%s", counted(len(written), "mask"), len(parsed),
              counted(len(files), "image file"), output,
              f"; {skips.summary()}" if skips.files else "")  # fmt: skip
+    if aligner.mode == "auto":
+        log.info("faces: %d found in %d of %s", aligner.faces, aligner.photos_with_faces,
+                 counted(len(files), "image file"))  # fmt: skip
     if aligner.no_face:
         what = "parsed whole" if aligner.on_no_face == "full" else "skipped"
         log.info("no face found in %s (%s): %s", counted(len(aligner.no_face), "image"), what,
@@ -107,6 +111,27 @@ def _predict(cfg: DictConfig, output: Path, files, base, others) -> list[Path]:
         log.info("left %s with no image suffix (%s): %s",
                  counted(len(others), "file"), suffixes, listed(others))  # fmt: skip
     return written
+
+
+def what_predict_does(model, recipe, aligner: Aligner, offsets) -> str:
+    """One line a user reads before the first photo: the classes, the framing each face is
+    aligned to (and that it is the checkpoint's own), and the decision rule."""
+    framing = recipe.framing.get("name", "?")
+    faces = (
+        f"each face found and aligned to the checkpoint's framing ({framing})"
+        if aligner.mode == "auto"
+        else "each photo parsed whole (align=none)"
+    )
+    if offsets is None:
+        rule = "argmax"
+    else:
+        shifted = [
+            f"{n} {v:+.2f}" for n, v in zip(model.class_names, offsets.tolist(), strict=True)
+        ]
+        rule = "decode=f1 offsets (" + ", ".join(shifted) + ")"
+    count = len(model.class_names)
+    classes = f"{count} class" + ("" if count == 1 else "es")
+    return f"parsing {classes} at {recipe.image_size} px; {faces}; decision rule: {rule}"
 
 
 @dataclass

@@ -109,3 +109,27 @@ def test_a_full_disk_mid_predict_counts_written_failed_and_never_processed(tmp_p
         in caplog.text
     )
     assert "; 2 never processed" in caplog.text
+
+
+def test_predict_says_the_classes_the_framing_and_the_decision_rule_before_the_first_photo(
+    tmp_path, caplog
+):
+    photos(tmp_path / "photos", 1)
+    with caplog.at_level(logging.INFO):
+        predict.run(keys(tmp_path, tmp_path / "argmax"))
+    assert (
+        "parsing 19 classes at 32 px; each photo parsed whole (align=none); decision rule: argmax"
+        in caplog.text
+    )
+    import torch
+
+    checkpoint = torch.load(tmp_path / "model.ckpt", weights_only=True)
+    offsets = [0.0] * 19
+    offsets[13] = 0.5
+    checkpoint["decision_offsets"] = {"classes": checkpoint["class_names"], "offsets": offsets}
+    torch.save(checkpoint, tmp_path / "model.ckpt")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        predict.run(keys(tmp_path, tmp_path / "f1", decode="f1"))
+    assert "decision rule: decode=f1 offsets (background +0.00, skin +0.00," in caplog.text
+    assert "hair +0.50" in caplog.text

@@ -124,6 +124,7 @@ class Aligner:
         if self.on_no_face not in NO_FACE:
             raise ValueError(f"on_no_face={self.on_no_face!r}: expected one of {NO_FACE}")
         self.finder, self.known, self.no_face = None, {}, []
+        self.faces = self.photos_with_faces = 0
         if self.mode == "auto":
             from seg_f1.inference.faces import FaceFinder, read_landmarks
 
@@ -141,6 +142,8 @@ class Aligner:
         faces = [] if given is not None else self.finder(image)
         points = list(given) if given is not None else [face.landmarks for face in faces]
         if points:
+            self.faces += len(points)
+            self.photos_with_faces += 1
             return points, faces
         self.no_face.append(path)
         what = "parsed whole (on_no_face=full)" if self.on_no_face == "full" else "skipped"
