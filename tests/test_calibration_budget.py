@@ -20,6 +20,7 @@ def test_within_limit_keeps_the_batches_the_trainer_runs(limit, kept):
     assert within_limit(list(range(10)), limit, 4) == list(range(kept))
 
 
+@pytest.mark.slow
 def test_a_shrunk_run_calibrates_on_the_images_it_validated(compose_cfg, tmp_path):
     cfg = compose_cfg("calibrate=true", "data.source.num_val=12", "data.source.num_test=12",
                       "trainer.precision=32-true")  # fmt: skip

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, run_env
 from test_lfw_parts import write_colour_folder
 
@@ -33,6 +34,7 @@ def test_overrides_of_the_data_group_are_told_apart():
     assert data_overrides(["data=lapa", "data.root=/y"]) == (True, [("root", "/y")])
 
 
+@pytest.mark.slow
 def test_evaluate_and_calibrate_an_own_data_model_with_only_its_checkpoint(tmp_path):
     data = write_colour_folder(tmp_path / "faces")
     run = tmp_path / "run"

@@ -226,6 +226,7 @@ def test_class_weights_count_colour_labels(compose_cfg, tmp_path):
     np.testing.assert_array_equal(counts.pixels, expected)
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_at_the_photos_size_from_the_release_layout(tmp_path):
     """The documented command on a copy in the release layout: train.py writes the run and the
     test photos' parses; evaluate scores the checkpoint against the 32 px labels themselves."""

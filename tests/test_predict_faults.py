@@ -72,6 +72,7 @@ def test_a_second_predict_into_a_folder_a_live_one_holds_is_refused_naming_it(tm
     assert sorted(p.name for p in out.iterdir()) == ["p0_mask.png", "p1_mask.png"]  # no lock left
 
 
+@pytest.mark.slow
 def test_two_predicts_started_together_never_share_a_folder(tmp_path):
     """Both started at once: one writes every mask, the other is refused or finds the folder
     taken; never two exits 0 with one run's masks."""

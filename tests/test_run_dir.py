@@ -130,6 +130,7 @@ with held(sys.argv[1], LOCK_FILE, "run", "wait"):
 """
 
 
+@pytest.mark.slow
 def test_resume_of_a_run_that_is_still_alive_is_refused_from_another_folder(compose_cfg, tmp_path):
     from omegaconf import open_dict
 

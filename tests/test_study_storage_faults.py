@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import pytest
 from conftest import ROOT, TINY, run_env
 from faults import fill, postgres_server, tmpfs
 
@@ -58,6 +59,7 @@ def failure_line(done: subprocess.CompletedProcess) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_a_database_server_gone_mid_sweep_ends_the_sweep_in_one_line(tmp_path):
     with postgres_server() as (url, pg_ctl):
         stop = "[" + ",".join(f"'{part}'" for part in pg_ctl) + "]"
@@ -70,6 +72,7 @@ def test_a_database_server_gone_mid_sweep_ends_the_sweep_in_one_line(tmp_path):
     assert record["status"] == "ok" and record["study"]["state"].startswith("RUNNING")
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_the_sqlite_study_ends_the_sweep_in_one_line(tmp_path):
     with tmpfs(tmp_path / "disk", "2m") as disk:
         storage = f"sqlite:///{disk / 'study.db'}"
