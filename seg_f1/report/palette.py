@@ -21,7 +21,7 @@ NAMED = {
     "inner_mouth": (102, 0, 0),
     "u_lip": (255, 0, 102),
     "l_lip": (153, 0, 51),
-    "hair": (0, 128, 255),  # blue: brown beside the orange skin was hard to tell on real photos
+    "hair": (120, 60, 200),  # purple: brown beside the orange skin was hard to tell on photos
     "hat": (255, 204, 204),
     "ear_r": (0, 255, 255),
     "neck_l": (153, 204, 255),
