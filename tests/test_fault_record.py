@@ -105,7 +105,7 @@ def test_a_record_its_folder_refuses_entirely_goes_to_the_temp_dir_and_stderr(
     assert record["status"] == "failed" and record["error"].startswith("RuntimeError: boom")
     assert record["run_dir"] == str(run_dir)
     err = capsys.readouterr().err
-    assert f"could not write {run_dir / 'result.json'}" in err and str(fallback) in err
+    assert f"cannot write {run_dir / 'result.json'}" in err and str(fallback) in err
 
 
 def test_a_record_on_a_full_disk_is_rewritten_in_the_blocks_it_holds(tmp_path):

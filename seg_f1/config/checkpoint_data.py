@@ -40,8 +40,8 @@ def checkpoint_data(cfg: DictConfig, overrides: Sequence[str], ckpt_path: str | 
 
     chose, keys = data_overrides(overrides)
     stored = (load_checkpoint(ckpt_path, mmap=True).get("config") or {}).get("data")
-    if chose or not isinstance(stored, dict):
-        return cfg.data
+    if chose or not isinstance(stored, dict) or "_target_" not in stored:
+        return cfg.data  # an older or hand-made checkpoint stores no buildable data config
     data = OmegaConf.create(stored)
     for key, _ in keys:
         now = OmegaConf.select(cfg.data, key)

@@ -74,12 +74,16 @@ class RunRecord:
         run must not read as if nothing had happened)."""
         self.data["epochs"] = int(trainer.current_epoch)
         callback = getattr(trainer, "checkpoint_callback", None)
-        score = getattr(callback, "best_model_score", None)
+        path, score = (
+            getattr(callback, "best_model_path", ""),
+            getattr(callback, "best_model_score", None),
+        )
+        if path and not Path(path).is_file():  # Lightning names the best before it is saved
+            path, score = _saved_best(Path(path).parent)
+        if path:
+            self.data["best_checkpoint"] = str(path)
         if score is not None and self.data["best"] is None:
             self.data["best"] = _finite_or_none(float(score))
-        path = getattr(callback, "best_model_path", "")
-        if path and Path(path).is_file():
-            self.data["best_checkpoint"] = str(path)
 
     def observe(self, trainer: Any, module: Any, best: float) -> None:
         """Take the objective, the epoch count, per-class F1 and each class's pixel count on the
@@ -240,6 +244,27 @@ def _describe(error: BaseException) -> str:
 
 def _task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _saved_best(folder: Path) -> tuple[str, float | None]:
+    """The newest epoch checkpoint on disk (the best one kept before a save failed) and the
+    best score it recorded; ("", None) when there is none."""
+    from seg_f1.runs.checkpoints import load_checkpoint
+
+    saved = (
+        sorted(folder.glob("epoch*.ckpt"), key=lambda p: p.stat().st_mtime)
+        if folder.is_dir()
+        else []
+    )
+    if not saved:
+        return "", None
+    try:
+        states = load_checkpoint(saved[-1], mmap=True).get("callbacks", {})
+    except (OSError, ValueError):
+        return str(saved[-1]), None
+    scores = [s.get("best_model_score") for s in states.values() if isinstance(s, dict)]
+    score = next((float(s) for s in scores if s is not None), None)
+    return str(saved[-1]), score
 
 
 def _finite_or_none(value: float) -> float | None:
