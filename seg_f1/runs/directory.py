@@ -88,13 +88,7 @@ def held(
             raise_if_unwritable(path, error)
             raise
         with lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RunDirInUse(
-                    f"{folder} is in use by another {holder} that is still alive "
-                    f"({_holder(lock)}); {hint}"
-                ) from None
+            _lock_or_refuse(lock, fcntl.LOCK_EX, f"{folder} is in use by another {holder}", hint)
             if not _still_named(lock, path):
                 continue
             _sign(lock)
@@ -118,12 +112,15 @@ def refuse_if_live(run_dir: str | Path, hint: str) -> None:
     except OSError:  # no lock file: no run has ever held it
         return
     with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunDirInUse(
-                f"{run_dir} is in use by a run that is still alive ({_holder(lock)}); {hint}"
-            ) from None
+        _lock_or_refuse(lock, fcntl.LOCK_SH, f"{run_dir} is in use by a run", hint)
+
+
+def _lock_or_refuse(lock, mode: int, in_use: str, hint: str) -> None:
+    """``flock`` without waiting; a lock another process holds is refused naming it."""
+    try:
+        fcntl.flock(lock, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise RunDirInUse(f"{in_use} that is still alive ({_holder(lock)}); {hint}") from None
 
 
 def _still_named(lock, path: Path) -> bool:
