@@ -109,4 +109,16 @@ class FolderSource(RootedSource):
 
     def samples(self, split: str) -> list[Sample]:
         base = check_root(self.root) / split
+        for folder in (self.images_dir, self.masks_dir):
+            if not (base / folder).is_dir():
+                raise FileNotFoundError(self.expected_layout(f"{split}/{folder}"))
         return list_pairs(base / self.images_dir, base / self.masks_dir)
+
+    def expected_layout(self, missing: str) -> str:
+        root = Path(self.root)
+        return (
+            f"data.root={self.root} has no {missing}/ folder; data=folder expects:\n"
+            f"  {root / '{train,val,test}' / self.images_dir}/<name>.jpg (or .png, ...)\n"
+            f"  {root / '{train,val,test}' / self.masks_dir}/<name>.png"
+            " (one class index per pixel, or data.label_colors for colour labels)"
+        )

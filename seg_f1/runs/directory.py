@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -20,7 +21,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from seg_f1.errors import full_error_wanted, user_error_message
 from seg_f1.runs.io import raise_if_unwritable, written_files
+from seg_f1.runs.results import in_multirun
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "run.lock"
@@ -146,14 +149,51 @@ def _sign(lock) -> None:
 @contextmanager
 def announced(command: str, run_dir: str | Path) -> Iterator[None]:
     """The run directory logged as a command starts and again as it ends or fails: an installed
-    user's runs land under ``~/.local/share/seg_f1``, far from the folder they typed it in."""
+    user's runs land under ``~/.local/share/seg_f1``, far from the folder they typed it in.
+
+    An error the user can fix from its message (``seg_f1.errors``) ends a single command with
+    that one line instead of a traceback, and a run directory this command made and left holding
+    nothing but Hydra's files is removed. A multirun job keeps its traceback and its directory:
+    the sweep reads the job's record there.
+    """
+    fresh = made_by_hydra_only(Path(run_dir))
     log.info("%s: run directory %s", command, run_dir)
     try:
         yield
+    except Exception as error:
+        message = None if full_error_wanted() or in_multirun() else user_error_message(error)
+        if message is None:
+            log.error("%s failed; its log and whatever it wrote are in %s", command, run_dir)
+            raise
+        if fresh and unused(Path(run_dir)):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            log.error("%s failed; its log is in %s", command, run_dir)
+        raise SystemExit(f"{command}: {message}") from None
     except BaseException:
         log.error("%s failed; its log and whatever it wrote are in %s", command, run_dir)
         raise
     log.info("%s done; its log and results are in %s", command, run_dir)
+
+
+def made_by_hydra_only(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds only what Hydra wrote as this command started: its ``.hydra/``
+    and an empty log (a log with lines belongs to an earlier command in the same folder)."""
+    try:
+        entries = list(run_dir.iterdir())
+    except OSError:
+        return False
+    return all(
+        (p.name == ".hydra" and p.is_dir()) or (p.suffix == ".log" and p.stat().st_size == 0)
+        for p in entries
+    )
+
+
+def unused(run_dir: Path) -> bool:
+    """Whether a failed command left only its bookkeeping: no checkpoint, no metrics, no
+    output of its own besides the config, its log, its lock and a record of the failure."""
+    bookkeeping = {".hydra", LOCK_FILE, "result.json", "config_tree.log"}
+    return all(p.name in bookkeeping or p.suffix == ".log" for p in run_dir.iterdir())
 
 
 def hydra_run_dir() -> Path:
