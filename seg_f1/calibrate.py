@@ -15,7 +15,6 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
-from rich.console import Console
 
 from seg_f1 import CONF_DIR
 from seg_f1.config.checkpoint_data import use_checkpoint_data
@@ -28,7 +27,7 @@ from seg_f1.inference.calibration import (
 )
 from seg_f1.inference.model import load_model
 from seg_f1.inference.scoring import check_classes
-from seg_f1.report.tables import rich_table
+from seg_f1.report.tables import print_table
 from seg_f1.runs.directory import announced, hydra_run_dir
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def run(cfg: DictConfig) -> dict:
         store_offsets(ckpt_path, record)
         log.info("stored the offsets in %s (decision_offsets)", ckpt_path)
     if report is not None:
-        Console().print(rich_table(decoding_table(record)))
+        print_table(decoding_table(record))
     log.info("wrote %s", out / "calibration.json")
     return record
 

@@ -24,7 +24,7 @@ from rich.console import Console
 from seg_f1 import CONF_DIR, counted
 from seg_f1.data.pixel_counts import ClassCounts, count_pixels
 from seg_f1.losses.class_weights import compute_class_weights, save_class_weights
-from seg_f1.report.tables import Column, Table, rich_table
+from seg_f1.report.tables import Column, Table, print_table
 
 _OWN_KEYS = ("method", "beta")
 
@@ -42,7 +42,7 @@ def main(cfg: DictConfig) -> None:
     weights = compute_class_weights(counts, method, beta=cfg.get("beta", 0.999), class_names=names)
     pt_path, json_path = save_class_weights(weights, counts, names, method, datamodule.data_root)
     console = Console()
-    console.print(rich_table(weights_table(names, counts, weights, method)))
+    print_table(weights_table(names, counts, weights, method))
     console.print(f"wrote {pt_path} and {json_path}")
 
 

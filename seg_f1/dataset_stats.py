@@ -19,7 +19,7 @@ from rich.console import Console
 
 from seg_f1 import CONF_DIR, counted
 from seg_f1.data.stats import dataset_stats
-from seg_f1.report.tables import Column, Table, rich_table
+from seg_f1.report.tables import Column, Table, print_table
 from seg_f1.runs.directory import hydra_run_dir
 from seg_f1.runs.io import write_atomically
 
@@ -53,7 +53,7 @@ def main(cfg: DictConfig) -> None:
     write_json(path, report)
     console = Console()
     for split, split_report in report["splits"].items():
-        console.print(rich_table(stats_table(split, split_report)))
+        print_table(stats_table(split, split_report))
         for rejection in split_report["rejected"]:
             console.print(f"rejected {rejection['name']}: {rejection['reason']}")
     console.print(f"wrote {path}")

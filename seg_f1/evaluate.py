@@ -25,7 +25,6 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
-from rich.console import Console
 
 from seg_f1 import CONF_DIR, counted
 from seg_f1.config.checkpoint_data import use_checkpoint_data
@@ -36,7 +35,7 @@ from seg_f1.inference.rules import decoding_rules
 from seg_f1.inference.scoring import check_classes, confusions, evaluate_aligned, scored_images
 from seg_f1.metrics import f1_from_confusion, summary_rows
 from seg_f1.report.files import save_text
-from seg_f1.report.tables import csv_text, markdown, record_table, rich_table
+from seg_f1.report.tables import csv_text, markdown, print_table, record_table
 from seg_f1.runs.checkpoints import save_torch
 from seg_f1.runs.directory import announced, hydra_run_dir
 
@@ -84,7 +83,7 @@ def run(cfg: DictConfig) -> dict:
         + f", decode={decode}"
     )
     table = record_table(rows, title)
-    Console().print(rich_table(table))
+    print_table(table)
     out = Path(cfg.output_dir)
     save_text(f"# {title}\n\nCheckpoint: {cfg.ckpt_path}\n\n" + markdown(table),
               out / "evaluation.md")  # fmt: skip

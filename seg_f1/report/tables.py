@@ -1,6 +1,9 @@
 """One table model, three renderings: markdown for files, CSV for spreadsheets, Rich for the
 console. A table is columns (a name, how a value reads, its alignment) and rows of raw values,
-so the CSV keeps full precision while markdown and the console show the formatted text."""
+so the CSV keeps full precision while markdown and the console show the formatted text.
+
+``print_table`` is how a command shows one: on a terminal Rich fits it to the window, and to a
+file or pipe it keeps its full width, every cell whole."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import rich.table
+from rich.console import Console
+from rich.measure import Measurement
 
 
 def decimals4(value: Any) -> str:
@@ -90,3 +95,19 @@ def rich_table(table: Table) -> rich.table.Table:
     for row in table.texts():
         shown.add_row(*("" if text is None else text for text in row))
     return shown
+
+
+def print_table(table: Table, file: IO[str] | None = None) -> None:
+    """To a file or pipe (a log, ``| tee``, CI) at the table's full width: there Rich would
+    cut it at 80 columns, wrapping or ellipsising cells. On a terminal, fitted to the window."""
+    console = Console(file=file)
+    shown = rich_table(table)
+    if not console.is_terminal:
+        console.width = max(console.width, full_width(console, shown))
+    console.print(shown)
+
+
+def full_width(console: Console, shown: rich.table.Table) -> int:
+    """The columns ``shown`` takes with nothing wrapped, whatever width the console has."""
+    unbounded = console.options.update_width(1_000_000)
+    return Measurement.get(console, unbounded, shown).maximum
