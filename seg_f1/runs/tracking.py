@@ -135,7 +135,8 @@ class TrackerGuard:
 
 
 class GuardedMLFlowLogger(TrackerGuard, MLFlowLogger):
-    """Lightning's MLflow logger with its HTTP requests bounded by ``timeout_s`` and one retry."""
+    """Lightning's MLflow logger with its HTTP requests bounded by ``timeout_s`` and one retry,
+    and each epoch's metrics at step = that epoch, so MLflow's charts count epochs."""
 
     service = "MLflow"
 
@@ -145,6 +146,18 @@ class GuardedMLFlowLogger(TrackerGuard, MLFlowLogger):
 
     def limits(self) -> Any:
         return mlflow_limits(self.timeout_s, retries=1)
+
+    def log_metrics(self, metrics: Any, step: int | None = None) -> None:
+        """Lightning's step is the optimizer step count, with the ``epoch`` (from 0, as
+        metrics.csv counts) among the metrics; every metric the module logs is per epoch."""
+        super().log_metrics(metrics, epoch_step(metrics, step))
+
+
+def epoch_step(metrics: Any, step: int | None) -> int | None:
+    """The epoch Lightning adds to the metrics it logs; ``step`` for a call without one (a
+    callback's own, such as the learning-rate monitor's)."""
+    epoch = metrics.get("epoch")
+    return step if epoch is None else int(epoch)
 
 
 class GuardedWandbLogger(TrackerGuard, WandbLogger):

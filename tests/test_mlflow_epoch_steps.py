@@ -1,0 +1,32 @@
+"""MLflow's charts count epochs: each epoch's metrics are logged at step=epoch, not at the
+optimizer step count Lightning passes (thousands of steps between two points)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from seg_f1.training import train
+
+EPOCH_METRICS = ("val/f1", "train/f1", "train/loss", "val/loss", "train/loss_dice", "val/f1_skin")
+
+
+@pytest.mark.slow
+def test_epoch_metrics_are_logged_at_their_epoch(compose_cfg, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    for name in [k for k in os.environ if k.startswith("MLFLOW_")]:
+        monkeypatch.delenv(name)
+    # two batches an epoch: the global step is not the epoch (0, 1)
+    train(compose_cfg("logger=mlflow", "trainer.max_epochs=2"))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("seg_f1")
+    (run,) = client.search_runs([experiment.experiment_id])
+    for name in EPOCH_METRICS:
+        history = client.get_metric_history(run.info.run_id, name)
+        assert sorted(m.step for m in history) == [0, 1], name
+    epochs = client.get_metric_history(run.info.run_id, "epoch")
+    assert all(m.step == m.value for m in epochs)
+    (test_f1,) = client.get_metric_history(run.info.run_id, "test/f1")
+    assert test_f1.step == 2  # after the second epoch
