@@ -33,7 +33,12 @@ from seg_f1.report.tables import rich_table
 from seg_f1.runs.checkpoints import load_checkpoint
 from seg_f1.runs.directory import claimed, refuse_if_live
 from seg_f1.runs.results import RunRecord, is_first_process, run_objective
-from seg_f1.runs.resume import AtomicCheckpointIO, ResumableCSVLogger, resolve_ckpt_path
+from seg_f1.runs.resume import (
+    AtomicCheckpointIO,
+    ResumableCSVLogger,
+    resolve_ckpt_path,
+    resume_command,
+)
 from seg_f1.runs.resume_config import check_continued_config
 from seg_f1.runs.services import check_trackers
 from seg_f1.runs.tracking import log_config, lost_trackers, publish_run
@@ -154,7 +159,7 @@ def fit_test_calibrate(cfg, record, trainer, module, datamodule, ckpt_path) -> f
     except SIGTERMException as stop:  # a SystemExit whose status would read as success
         raise SystemExit(
             f"training stopped by a signal at step {trainer.global_step}; last.ckpt is written, "
-            f"continue with: python train.py <same overrides> resume={cfg.paths.output_dir}"
+            f"continue with: {resume_command(cfg.paths.output_dir)}"
         ) from stop
     best = best_score(trainer, cfg.optimized_metric)
     if cfg.get("test"):  # fast_dev_run keeps no checkpoint: the weights in memory are tested

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -186,3 +188,42 @@ def test_a_finished_run_continued_to_more_epochs_trains_them_on_the_stretched_co
     rows = [line.split("|")[1:-1] for line in (run / "curves.md").read_text().splitlines()[2:]]
     assert [int(row[0]) for row in rows] == [1, 2, 3]
     assert all(cell.strip() not in ("", "nan") for row in rows for cell in row), rows
+
+
+@pytest.mark.slow
+def test_a_stopped_run_says_what_happened_and_resumes_with_its_own_command(tmp_path, data_dir):
+    """SIGTERM: "stopped", not "failed"; the printed command is this run's overrides and runs as
+    printed; the resumed epoch's line has its real lr and seconds, and a mid-epoch resume is
+    explained in the run's numbers instead of Lightning's "not resumable" warning."""
+    overrides = [*DETERMINISTIC, "data.source.num_train=64", "++trainer.limit_train_batches=16",
+                 f"paths.data_dir={data_dir}", "trainer.max_epochs=3"]  # fmt: skip
+    first = [sys.executable, "train.py", *overrides, f"hydra.run.dir={tmp_path}"]
+    process = start_and_wait(first, tmp_path, 0)
+    time.sleep(0.5)  # inside the second epoch
+    process.send_signal(signal.SIGTERM)
+    said = process.communicate(timeout=120)[1]
+    assert process.returncode == 1
+    stopped_log = (tmp_path / "train.log").read_text()
+    assert "train stopped; its log" in stopped_log and "train failed" not in stopped_log
+    assert "weights_only" not in said + stopped_log, "nothing is unpickled: no news to tell"
+    printed = said.split("continue with: ")[1].splitlines()[0]
+    assert shlex.split(printed) == ["python", "train.py", *overrides, f"resume={tmp_path}"]
+    step = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+
+    resumed = subprocess.run(
+        [sys.executable, *shlex.split(printed)[1:], f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    log = (tmp_path / "train.log").read_text()
+    assert "not resumable" not in resumed.stdout + resumed.stderr
+    epoch = step // 16 + 1
+    line = re.search(rf"epoch {epoch}/3: .* \| lr (\S+) \| [\d.]+ s( since resuming)?\n", log)
+    assert line and not math.isnan(float(line[1])), log[-2000:]
+    done = step % 16
+    if done:  # the usual case; a stop on the epoch's boundary resumes a whole epoch
+        assert f"epoch {epoch} had done {done} of its 16 steps" in log
+        assert f"the other {16 - done} are drawn from a fresh shuffle" in log
+        assert line[2] == " since resuming"
+    else:
+        assert "resumed mid-epoch" not in log and line[2] is None

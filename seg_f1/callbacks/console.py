@@ -116,6 +116,10 @@ def quiet_lightning() -> None:
     """Idempotent: the filter is added once per logger. Lightning's own use of a deprecated
     torch pytree check (``lightning/pytorch/utilities/_pytree.py``) is Lightning's to fix."""
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # said in the run's own numbers by seg_f1.runs.resume.explain_mid_epoch_resume
+    warnings.filterwarnings(
+        "ignore", message=r"You're resuming from a checkpoint that ended before"
+    )
     # the summary's size estimate under bf16-mixed: informative only, and the choice is logged
     warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
@@ -136,16 +140,27 @@ class EpochLine(Callback):
     def __init__(self) -> None:
         self.started = 0.0
         self.lr = math.nan
-        self.pending: tuple[int, float, float] | None = None  # epoch, lr, seconds
+        self.whole = True  # False for an epoch resumed mid-way: its seconds are this part's
+        self.pending: tuple[int, float, float, bool] | None = None  # epoch, lr, seconds, whole
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        """A run resumed mid-epoch starts there without ``on_train_epoch_start``."""
+        self.start_clock(trainer)
+        self.whole = False
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.flush(trainer)
+        self.start_clock(trainer)
+        self.whole = True
+
+    def start_clock(self, trainer) -> None:
         self.started = time.monotonic()
         # the rate this epoch trains with: by its end an epoch-interval scheduler has stepped
         self.lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.pending = (trainer.current_epoch, self.lr, time.monotonic() - self.started)
+        seconds = time.monotonic() - self.started
+        self.pending = (trainer.current_epoch, self.lr, seconds, self.whole)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.flush(trainer)
@@ -153,17 +168,21 @@ class EpochLine(Callback):
     def flush(self, trainer) -> None:
         if self.pending is None or not trainer.is_global_zero:
             return
-        epoch, lr, seconds = self.pending
+        epoch, lr, seconds, whole = self.pending
         self.pending = None
-        emit(epoch_line(epoch, trainer.max_epochs, finished_epoch_metrics(trainer), lr, seconds))
+        metrics = finished_epoch_metrics(trainer)
+        emit(epoch_line(epoch, trainer.max_epochs, metrics, lr, seconds, whole))
 
 
-def epoch_line(epoch: int, epochs: int, metrics: dict, lr: float, seconds: float) -> str:
+def epoch_line(
+    epoch: int, epochs: int, metrics: dict, lr: float, seconds: float, whole: bool = True
+) -> str:
     """Epochs counted from 1, as the progress bar and the figures count them."""
+    timed = f"{seconds:.1f} s" if whole else f"{seconds:.1f} s since resuming"
     return (
         f"epoch {epoch + 1}/{epochs}: train loss {metrics['train/loss']:.4f} "
         f"F1 {metrics['train/f1']:.4f} | val loss {metrics['val/loss']:.4f} "
-        f"F1 {metrics['val/f1']:.4f} | lr {lr:.3g} | {seconds:.1f} s"
+        f"F1 {metrics['val/f1']:.4f} | lr {lr:.3g} | {timed}"
     )
 
 

@@ -170,8 +170,8 @@ def announced(command: str, run_dir: str | Path) -> Iterator[None]:
         else:
             log.error("%s failed; its log is in %s", command, run_dir)
         raise SystemExit(f"{command}: {message}") from None
-    except BaseException:
-        log.error("%s failed; its log and whatever it wrote are in %s", command, run_dir)
+    except (KeyboardInterrupt, SystemExit):
+        log.warning("%s stopped; its log and whatever it wrote are in %s", command, run_dir)
         raise
     log.info("%s done; its log and results are in %s", command, run_dir)
 

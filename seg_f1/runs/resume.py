@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+import shlex
 import signal
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         """A full disk or an unwritable folder ends in one line naming the file and the bytes
         it needed (torch's own error names neither); the previous file stays as it was."""
         save_torch(checkpoint, path, sync=True)
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """The command that continues this run in place: this command's own overrides (not a
+    placeholder), with ``resume=`` pointing at its folder, quoted for a POSIX shell."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    replaced = ("resume=", "ckpt_path=", "+resume=", "+ckpt_path=")
+    kept = [o for o in overrides if not o.startswith(replaced)]
+    return shlex.join(["python", "train.py", *kept, f"resume={run_dir}"])
 
 
 def find_checkpoint(run_dir: Path) -> Path:
@@ -197,6 +209,7 @@ class PreemptionCheckpoint(Callback):
         self._previous: dict[int, Any] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        explain_mid_epoch_resume(trainer)
         for signum in self.signals:  # SIGTERM is Lightning's: it raises SIGTERMException
             if signal.getsignal(signum) in (signal.SIG_DFL, None):
                 self._previous[signum] = signal.signal(signum, self._request)
@@ -211,7 +224,7 @@ class PreemptionCheckpoint(Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, error: BaseException):
         if isinstance(error, SIGTERMException) and trainer.checkpoint_callback is not None:
             path = Path(trainer.checkpoint_callback.dirpath) / LAST
-            trainer.save_checkpoint(path)
+            trainer.save_checkpoint(path, weights_only=False)  # optimizer and loops too
             log.warning("stopped by a signal at step %d; wrote %s", trainer.global_step, path)
         self.teardown(trainer, pl_module, "fit")
 
@@ -219,6 +232,24 @@ class PreemptionCheckpoint(Callback):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+
+
+def explain_mid_epoch_resume(trainer: L.Trainer) -> None:
+    """What Lightning's "dataloader is not resumable ... unreliable results" warning means for
+    this run, said in its numbers (the warning itself is silenced in ``quiet_lightning``): a
+    stop mid-epoch resumes the epoch's step count, not the loader's place in its shuffle."""
+    batches = trainer.num_training_batches
+    if not trainer.ckpt_path or not batches or math.isinf(batches):
+        return
+    per_epoch = math.ceil(batches / trainer.accumulate_grad_batches)
+    done = trainer.global_step % per_epoch
+    if done:
+        log.info(
+            "resumed mid-epoch: epoch %d had done %d of its %d steps; the data loader does not "
+            "store its place, so the other %d are drawn from a fresh shuffle (an image may come "
+            "twice in this epoch, another not at all); the next epochs are whole",
+            trainer.current_epoch + 1, done, per_epoch, per_epoch - done,
+        )  # fmt: skip
 
 
 def stretch_cosine(scheduler: Any, t_max: int | None) -> None:
