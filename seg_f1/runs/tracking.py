@@ -165,6 +165,12 @@ class GuardedWandbLogger(TrackerGuard, WandbLogger):
 
     service, key = "W&B", "logger.wandb"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Lightning passes wandb.init anonymous=None even when unset, and W&B (0.19 on) warns
+        # at every run that this deprecated setting has no effect
+        self._wandb_init.pop("anonymous", None)
+
 
 def mlflow_logger(
     tracking_uri: str,
