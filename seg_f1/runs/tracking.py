@@ -167,8 +167,8 @@ class GuardedWandbLogger(TrackerGuard, WandbLogger):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Lightning passes wandb.init anonymous=None even when unset, and W&B (0.19 on) warns
-        # at every run that this deprecated setting has no effect
+        # Lightning passes wandb.init anonymous=None even when unset, and W&B (0.31 here)
+        # warns at every run that this deprecated setting has no effect
         self._wandb_init.pop("anonymous", None)
 
 
