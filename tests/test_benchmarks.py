@@ -11,6 +11,7 @@ import math
 import re
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 import torch
@@ -163,3 +164,16 @@ def test_bench_predict_prints_time_and_memory_of_the_three_variants():
         wall, parse_s, rss = map(float, row.groups())
         assert 0 < parse_s < wall and rss > 100
     assert number_after("align=none mask equal to before's at", out) > 99.9
+
+
+def test_bench_debug_fdr_reads_each_stage_off_the_runs_log():
+    bench = load_benchmark("bench_debug_fdr")
+    log = "\n".join([
+        "[2026-12-07 10:00:05,500][seg_f1.runs.directory][INFO] - train: run directory /r",
+        "[2026-12-07 10:00:09,000][seg_f1.epochs][INFO] - epoch 1/1: train loss 1.2 F1 0.1",
+        "[2026-12-07 10:00:10,250][seg_f1.inference.calibration][INFO] - tuning decision offsets",
+        "[2026-12-07 10:00:13,000][seg_f1.runs.directory][INFO] - train done; its log ...",
+    ])  # fmt: skip
+    began = datetime(2026, 12, 7, 10, 0, 0).timestamp()
+    assert bench.stage_spans(log, began) == pytest.approx([5.5, 3.5, 1.25, 2.75])
+    assert math.isnan(bench.stage_spans(log.replace("train done", "x"), began)[3])

@@ -75,12 +75,16 @@ class Throughput(L.Callback):
         self._began = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.fast_dev_run:  # one step has no rate to speak of: no FLOP count, no peak
+            return
         if self.step_flops is None:
             self.step_flops = training_flops(pl_module.net, tuple(batch["image"].shape))
         synchronize(pl_module.device)
         self._began = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.fast_dev_run:
+            return
         synchronize(pl_module.device)
         self.step_times.append(time.perf_counter() - self._began)
 
