@@ -211,6 +211,12 @@ class SegmentationModule(L.LightningModule):
     def _confusion(self, split: str) -> ConfusionMatrix:
         return getattr(self, f"{split}_confusion")
 
+    def running_f1(self, split: str) -> float | None:
+        """The mean F1 of the epoch so far, for the progress bar: this process's batches only
+        (no sync between ranks at every refresh); None before the first batch."""
+        confmat = self._confusion(split).confmat
+        return f1_from_confusion(confmat)[1] if confmat.sum() > 0 else None
+
     def _log_f1(self, split: str) -> float:
         """Log ``<split>/f1`` and one ``<split>/f1_<class>`` per class, then reset the matrix."""
         matrix = self._confusion(split)

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks.progress.rich_progress import (
     BatchesProcessedColumn,
     CustomBarColumn,
 )
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.model_summary.model_summary import (
     get_formatted_model_size,
     get_human_readable_count,
@@ -31,11 +32,22 @@ from seg_f1.runs.results import is_first_process
 class ProgressBar(RichProgressBar):
     """Lightning's Rich bar without the elapsed time and it/s columns, so that the bar, the
     batch count, the time left and ``loss``, ``val/f1``, ``train/f1`` fit on one 80-column line
-    (up to 99 epochs and 999 batches)."""
+    (up to 99 epochs and 999 batches). ``train/f1`` is the epoch's so far."""
 
     def __init__(self, bar_width: int = 10, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bar_width = bar_width
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        """While fitting, ``train/f1`` is the running F1 of the epoch in progress: the logged
+        one is only computed as an epoch ends, so it would show the epoch before all along."""
+        items = super().get_metrics(trainer, pl_module)
+        if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
+            return items
+        items.pop("train/f1", None)
+        running = getattr(pl_module, "running_f1", None)
+        f1 = running("train") if running else None
+        return items if f1 is None else {**items, "train/f1": f1}
 
     def _get_train_description(self, current_epoch: int) -> str:
         """``Epoch 1/3`` for the first of three, as the epoch line says it (Lightning's bar
