@@ -4,13 +4,15 @@ chosen on the validation split, scored against argmax on the test split.
 ``python -m seg_f1.calibrate ckpt_path=<ckpt> [data=<dataset>] [split=val] [report_split=test]``
 
 The offsets go into the checkpoint (``decision_offsets``; ``store=false`` leaves it as it is) and,
-with F1 before and after, into ``calibration.json`` in the checkpoint's run directory. Then
+with F1 before and after, into ``calibration.json`` in the checkpoint's run directory (an
+earlier one is kept as ``calibration.<its time>.json``). Then
 ``decode=f1`` (or ``both``) in evaluate, predict and export uses them.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
 import hydra
@@ -48,6 +50,7 @@ def run(cfg: DictConfig) -> dict:
     )  # fmt: skip
     record["checkpoint"] = str(ckpt_path)
     out = Path(cfg.output_dir).expanduser() if cfg.get("output_dir") else run_dir_of(ckpt_path)
+    set_aside(out / "calibration.json")
     write_record(record, out / "calibration.json")
     if report is not None:
         write_reports(record, out)
@@ -58,6 +61,17 @@ def run(cfg: DictConfig) -> dict:
         print_table(decoding_table(record))
     log.info("wrote %s", out / "calibration.json")
     return record
+
+
+def set_aside(record: Path) -> None:
+    """An earlier calibration's record (the run's own, from the end of training) is renamed,
+    not overwritten: it holds the offsets the checkpoint carried until now."""
+    if not record.is_file():
+        return
+    stamp = datetime.fromtimestamp(record.stat().st_mtime).strftime("%Y-%m-%d_%H-%M-%S")
+    kept = record.with_name(f"{record.stem}.{stamp}.json")
+    record.rename(kept)
+    log.info("kept the earlier %s as %s", record.name, kept)
 
 
 def run_dir_of(ckpt_path: Path) -> Path:

@@ -103,25 +103,33 @@ def test_offsets_travel_from_training_to_evaluate_predict_and_onnx(compose_cfg, 
 
     # the command on the same checkpoint: store=false leaves it byte for byte
     before = ckpt.read_bytes()
-    again = calibrate.run(
-        OmegaConf.create(
-            {
-                "ckpt_path": str(ckpt),
-                "data": data_cfg,
-                "split": "val",
-                "report_split": "test",
-                "max_pixels": 2_000_000,
-                "folds": 5,
-                "store": False,
-                "batch_size": 4,
-                "progress": False,
-                "output_dir": str(tmp_path / "again"),
-            }  # fmt: skip
-        )
+    again_cfg = OmegaConf.create(
+        {
+            "ckpt_path": str(ckpt),
+            "data": data_cfg,
+            "split": "val",
+            "report_split": "test",
+            "max_pixels": 2_000_000,
+            "folds": 5,
+            "store": False,
+            "batch_size": 4,
+            "progress": False,
+            "output_dir": str(tmp_path / "again"),
+        }  # fmt: skip
     )
+    again = calibrate.run(again_cfg)
     assert ckpt.read_bytes() == before
     assert again["offsets"] == record["offsets"]
     assert json.loads((tmp_path / "again" / "calibration.json").read_text())["tuned_on"] == "val"
+
+    # into the run's own folder: the end-of-run record is kept beside the new one, not lost
+    run_record = (tmp_path / "calibration.json").read_text()
+    calibrate.run(
+        OmegaConf.create({**OmegaConf.to_container(again_cfg), "output_dir": str(tmp_path)})
+    )
+    (kept,) = tmp_path.glob("calibration.*.json")
+    assert kept.read_text() == run_record
+    assert json.loads((tmp_path / "calibration.json").read_text())["offsets"] == again["offsets"]
 
 
 def test_calibrate_refuses_data_whose_classes_differ_from_the_checkpoints(tmp_path):
