@@ -14,7 +14,6 @@ import torch
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
 from torch import Tensor
 
 from seg_f1.callbacks.console import quiet_lightning
@@ -29,7 +28,7 @@ from seg_f1.losses import build_loss
 from seg_f1.losses.class_weights import resolve_class_weights
 from seg_f1.module import SegmentationModule
 from seg_f1.report.runs import f1_table
-from seg_f1.report.tables import rich_table
+from seg_f1.report.tables import print_table
 from seg_f1.runs.checkpoints import load_checkpoint
 from seg_f1.runs.directory import claimed, refuse_if_live
 from seg_f1.runs.results import RunRecord, is_first_process, run_objective
@@ -139,7 +138,7 @@ def calibrate_decisions(cfg, trainer, module, datamodule, ckpt: str) -> dict:
             (trainer.limit_val_batches, trainer.limit_test_batches),
             progress=trainer.progress_bar_callback is not None,
         )  # fmt: skip
-    Console().print(rich_table(decoding_table(record)))
+    print_table(decoding_table(record))
     return decoding_summary(record)
 
 
@@ -169,7 +168,7 @@ def fit_test_calibrate(cfg, record, trainer, module, datamodule, ckpt_path) -> f
             record.data["decoding"] = calibrate_decisions(cfg, trainer, module, datamodule, ckpt)
         elif trainer.is_global_zero and "test" in module.last_confusion:
             table = f1_table(module.last_confusion["test"], module.class_names, "test")
-            Console().print(rich_table(table))
+            print_table(table)
     log.info("best %s = %.4f", cfg.optimized_metric, best)
     return best
 
