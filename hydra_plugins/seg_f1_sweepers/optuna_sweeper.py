@@ -28,6 +28,7 @@ from seg_f1.runs.directory import RunDirRefused
 from seg_f1.runs.io import write_atomically
 from seg_f1.runs.record_files import read_result, save_record
 from seg_f1.runs.results import RESULT_FILE, Pruned
+from seg_f1.runs.services import mask_url
 from seg_f1.sweeps.heartbeat import (
     JOB_DIR_ATTR,
     REFUSED_ATTR,
@@ -41,6 +42,7 @@ from seg_f1.sweeps.heartbeat import (
 from seg_f1.sweeps.study import (
     StudyWriteFailed,
     absolute_url,
+    check_objective,
     check_storage,
     open_storage,
     retried,
@@ -83,6 +85,7 @@ class OptunaSweeper(Sweeper):
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.on_stale = RetryInterrupted(max_retry)
         self.timeout_s = timeout_s
+        self.metric: str | None = None  # the run's optimized_metric, known at setup
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -96,6 +99,7 @@ class OptunaSweeper(Sweeper):
                 "trial number; keep hydra.sweep.subdir: ${hydra.job.num}"
             )
         self.hydra_context, self.config = hydra_context, config
+        self.metric = OmegaConf.select(config, "optimized_metric", default=None)
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -156,23 +160,19 @@ class OptunaSweeper(Sweeper):
 
     def _join_study(self, storage: Any) -> Any:
         """Create the study, or join it: a worker that joins reseeds its sampler, since a seeded
-        sampler would otherwise propose the creator's points again."""
+        sampler would otherwise propose the creator's points again. Either way the study is
+        checked for this sweep's objective and named after it (``check_objective``)."""
         import optuna
 
         kwargs = dict(study_name=self.study_name, storage=storage, pruner=self.pruner)
         try:
             study = optuna.create_study(**kwargs, sampler=self.sampler, direction=self.direction)
             log.info("created study %s in %s", self.study_name, self.storage_url)
-            return study
         except optuna.exceptions.DuplicatedStudyError:
-            pass
-        self.sampler.reseed_rng()
-        study = optuna.load_study(**kwargs, sampler=self.sampler)
-        if study.direction.name.lower() != self.direction:
-            raise ValueError(
-                f"hydra.sweeper.direction={self.direction}, but study {self.study_name} in "
-                f"{self.storage_url} was created to {study.direction.name.lower()}"
-            )
+            self.sampler.reseed_rng()
+            study = optuna.load_study(**kwargs, sampler=self.sampler)
+        where = f"study {self.study_name} in {mask_url(self.storage_url)}"
+        check_objective(study, self.direction, self.metric, where)
         return study
 
     def _next_trial(self, study: Any, storage: Any, space: dict) -> Any:

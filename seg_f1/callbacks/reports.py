@@ -7,7 +7,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import OmegaConf
 
 from seg_f1.callbacks.history import EpochHistory, finished_epoch_metrics
 from seg_f1.metrics import per_class_rows
@@ -15,6 +18,18 @@ from seg_f1.report import figures
 from seg_f1.report.files import save_figure, save_text
 from seg_f1.report.runs import curves_markdown
 from seg_f1.report.tables import csv_text, record_table
+from seg_f1.runs.tracking import job_overrides
+
+
+def run_title(root: Path) -> str:
+    """What the figures' titles name the run by: a sweep job by its number and the overrides
+    its sweep varies (``job 3 · loss=ce seed=1``; its folder, ``3``, is no more than a counter),
+    any other run by its folder."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return f"run {root.name}"
+    hydra = HydraConfig.get()  # a config composed outside a launcher has no job number
+    number = OmegaConf.select(hydra, "job.num", default=root.name)
+    return " ".join([f"job {number} ·", *job_overrides(hydra)])
 
 
 class RunReports(L.Callback):
@@ -49,7 +64,7 @@ class RunReports(L.Callback):
             return
         root = Path(self.output_dir or trainer.default_root_dir)
         # epochs done: the last epoch counted from 1, as the epoch line says it
-        where = f"epoch {trainer.current_epoch} · run {root.name}"
+        where = f"epoch {trainer.current_epoch} · {run_title(root)}"
         made = {"curves": figures.curves_figure(self.history.rows, f"training curves · {where}")}
         save_text(curves_markdown(self.history.rows), root / "curves.md")
         confmat = pl_module.last_confusion.get("val")
@@ -78,7 +93,7 @@ class RunReports(L.Callback):
         if not trainer.is_global_zero or "test" not in getattr(datamodule, "datasets", {}):
             return
         root = Path(self.output_dir or trainer.default_root_dir)
-        where = f"run {root.name}"
+        where = run_title(root)
         fig = self._predictions(pl_module, datamodule, "test", where)
         save_figure(fig, root / "test_predictions.png")
 

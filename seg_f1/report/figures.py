@@ -22,6 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
+from seg_f1.report.axes import from_zero, readable_x_ticks  # noqa: E402
 from seg_f1.report.palette import overlay, palette  # noqa: E402
 
 SMALL_COLOUR, USUAL_COLOUR = "tab:orange", "tab:blue"
@@ -81,7 +82,7 @@ def curves_figure(rows: list[dict[str, float]], title: str = "") -> Figure:
     for ax in axes:
         ax.set_xlabel("epoch")
         whole_epochs(ax, epochs)
-    fig.suptitle(title or "training curves")
+    fig.suptitle(title or "training curves", wrap=True)  # a sweep job names its overrides
     return fig
 
 
@@ -108,7 +109,7 @@ def per_class_f1_figure(
     ax.legend(handles=[Patch(color=USUAL_COLOUR, label=f"≥ {small:.1%} of the pixels"),
                        Patch(color=SMALL_COLOUR, label=f"< {small:.1%} of the pixels")],
               loc="lower right", fontsize="small")  # fmt: skip
-    ax.set_title(title or "F1 per class")
+    ax.set_title(title or "F1 per class", wrap=True)
     return fig
 
 
@@ -134,7 +135,7 @@ def confusion_figure(confmat: np.ndarray, class_names: Sequence[str], title: str
     bar = fig.colorbar(image, ax=ax, fraction=0.046)
     bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))  # as the cells read
     bar.set_label("share of the target class's pixels (row sums to 100%)")
-    ax.set_title(title or "confusion matrix (%, row-normalised)")
+    ax.set_title(title or "confusion matrix (%, row-normalised)", wrap=True)
     return fig
 
 
@@ -165,7 +166,7 @@ def predictions_figure(
             ax.set_title(name)
             ax.axis("off")
     class_legend(fig, class_names, loc="outside right center")
-    fig.suptitle(title or "predictions")
+    fig.suptitle(title or "predictions", wrap=True)
     return fig
 
 
@@ -188,9 +189,9 @@ def sweep_figure(
     joined: bool = True,
 ) -> Figure:
     """One panel per numeric swept parameter (``None``: configurations side by side), error bars
-    one standard deviation. Points are joined only when ``joined`` (a grid, whose values are
-    ordered steps); sampled trials and categories stay points. Keys in ``log_keys`` get a log
-    axis."""
+    one standard deviation, the score axis from 0 (``from_zero`` says why). Points are joined
+    only when ``joined`` (a grid, whose values are ordered steps); sampled trials and categories
+    stay points. Keys in ``log_keys`` get a log axis; every x axis few, rotated labels."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.4), squeeze=False,
                              constrained_layout=True)  # fmt: skip
     for ax, (key, lines) in zip(axes[0], panels, strict=True):
@@ -198,12 +199,12 @@ def sweep_figure(
             style = "-" if key and joined else "none"
             ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, linestyle=style, label=label)
         ax.set_xlabel(key or "configuration")
-        ax.set_ylabel(metric)
-        if key in log_keys:
-            ax.set_xscale("log")
+        from_zero(ax, metric)
         if key is None:
             plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-        elif len(lines) > 1:
+        else:
+            readable_x_ticks(ax, [x for line in lines for x in line[1]], log=key in log_keys)
+        if key is not None and len(lines) > 1:
             ax.legend(fontsize="small")
         ax.set_title(f"{metric} vs {key}" if key else f"{metric} per configuration")
         ax.grid(alpha=0.3)

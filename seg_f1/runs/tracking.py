@@ -51,15 +51,22 @@ def job_run_name() -> str | None:
         return None
     hydra = HydraConfig.get()
     run_dir = Path(hydra.runtime.output_dir)
-    parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
-    overrides = [o for o in parsed if not o.key_or_group.startswith(("paths.", "hydra"))]
     where = run_dir.name
     if hydra.mode == RunMode.MULTIRUN:
         where = f"{run_dir.parent.name}/{run_dir.name}"
+    name = " ".join([where, *job_overrides(hydra)])
+    return name if len(name) <= MAX_RUN_NAME else name[: MAX_RUN_NAME - 1] + "…"
+
+
+def job_overrides(hydra: Any) -> list[str]:
+    """The run's command-line overrides but where it writes (``paths.``, ``hydra``); a
+    multirun job's only those its sweep varies."""
+    parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+    overrides = [o for o in parsed if not o.key_or_group.startswith(("paths.", "hydra"))]
+    if hydra.mode == RunMode.MULTIRUN:
         fixed = _fixed_keys(Path(hydra.sweep.dir))
         overrides = [o for o in overrides if o.key_or_group not in fixed]
-    name = " ".join([where, *(o.input_line for o in overrides)])
-    return name if len(name) <= MAX_RUN_NAME else name[: MAX_RUN_NAME - 1] + "…"
+    return [o.input_line for o in overrides]
 
 
 def _fixed_keys(sweep_dir: Path) -> set[str]:

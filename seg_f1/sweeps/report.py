@@ -108,17 +108,28 @@ def sampled_and_log_keys(multirun_dir: Path) -> tuple[bool, set[str]]:
     return "optuna" in str(sweeper.get("_target_", "")).lower(), log_keys
 
 
-def spans_decades(trials: list[Trial], key: str) -> bool:
-    """Positive values a hundredfold apart read best on a log axis (a grid of learning rates)."""
+def reads_on_a_log_axis(trials: list[Trial], key: str) -> bool:
+    """Positive values a hundredfold apart read best on a log axis (a grid of weight decays);
+    a learning rate always does: rates are tried by factors (1e-4, 3e-4, 1e-3), which a linear
+    axis crowds into its left end."""
     values = [as_number(t.params.get(key, "")) for t in trials if t.ok]
     positive = [v for v in values if v is not None and v > 0]
-    return len(positive) == len(values) > 1 and max(positive) >= 100 * min(positive)
+    if not len(positive) == len(values) > 1:
+        return False
+    return is_learning_rate(key) or max(positive) >= 100 * min(positive)
+
+
+def is_learning_rate(key: str) -> bool:
+    """``optimizer.lr``, ``lr``, ``head_lr``, ``optimizer.learning_rate``."""
+    name = key.rsplit(".", 1)[-1]
+    return name in ("lr", "learning_rate") or name.endswith("_lr")
 
 
 def plot(trials: list[Trial], keys: list[str], source: Path, metric: str = "val/f1") -> Figure:
     """val/f1 against each numeric swept parameter, one line per value of the categorical
     ones; points are means over the remaining trials (seeds, other numbers), bars their std.
-    Sampled trials stay unjoined points; log-searched or decade-spanning values get log axes."""
+    Sampled trials stay unjoined points; log-searched or decade-spanning values and learning
+    rates get log axes."""
     done = [t for t in trials if t.ok]
     keys = [k for k in keys if k != "seed"]
     numeric = [k for k in keys if all(as_number(t.params.get(k, "")) is not None for t in done)]
@@ -137,7 +148,7 @@ def plot(trials: list[Trial], keys: list[str], source: Path, metric: str = "val/
             series.append((label, xs, means, stds))
         panels.append((key, series))
     sampled, log_keys = sampled_and_log_keys(source)
-    log_keys |= {key for key in numeric if spans_decades(done, key)}
+    log_keys |= {key for key in numeric if reads_on_a_log_axis(done, key)}
     title = f"sweep {source}: best {metric} of {counted(len(done), 'finished trial')}"
     return sweep_figure(panels, metric, title, sorted(log_keys), joined=not sampled)
 

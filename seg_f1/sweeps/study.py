@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -209,3 +210,28 @@ def study_of(multirun_dir: Path) -> tuple[Any, str, str | None]:
 
     storage = open_storage(url, timeout_s=timeout_s)
     return optuna.load_study(study_name=name, storage=storage), metric, None
+
+
+def check_objective(study: Any, direction: str, metric: str | None, where: str) -> None:
+    """A study joined again must optimize what this sweep does: another direction or metric is
+    refused, as their values would not compare. The objective is named after ``metric``
+    (optuna-dashboard shows "Objective 0" without a name), also in a study made before names
+    were kept."""
+    from optuna.exceptions import ExperimentalWarning
+
+    if study.direction.name.lower() != direction:
+        raise ValueError(
+            f"hydra.sweeper.direction={direction}, but {where} was created to "
+            f"{study.direction.name.lower()}"
+        )
+    named = study.metric_names
+    if metric is None or named == [metric]:
+        return
+    if named is not None:
+        raise ValueError(
+            f"optimized_metric={metric}, but {where} optimizes {named[0]}: give this search "
+            "its own hydra.sweeper.study_name"
+        )
+    with warnings.catch_warnings():  # set_metric_names is experimental since Optuna 3.2
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        study.set_metric_names([metric])
