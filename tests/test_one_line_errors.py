@@ -1,5 +1,5 @@
 """A mistake the user can fix ends a command with its one line, not Hydra's traceback, and a run
-folder the command made for nothing is not left behind (``seg_f1.errors``, ``announced``)."""
+folder the command made for nothing is not left behind (``seg_f1.runs.errors``, ``announced``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hydra.errors import InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from seg_f1.data.folder import check_root
-from seg_f1.errors import user_error_message
+from seg_f1.runs.errors import user_error_message
 
 
 def run_command(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

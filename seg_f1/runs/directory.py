@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from seg_f1.errors import full_error_wanted, user_error_message
+from seg_f1.runs.errors import full_error_wanted, user_error_message
 from seg_f1.runs.io import raise_if_unwritable, written_files
 from seg_f1.runs.results import in_multirun
 
@@ -151,7 +151,7 @@ def announced(command: str, run_dir: str | Path) -> Iterator[None]:
     """The run directory logged as a command starts and again as it ends or fails: an installed
     user's runs land under ``~/.local/share/seg_f1``, far from the folder they typed it in.
 
-    An error the user can fix from its message (``seg_f1.errors``) ends a single command with
+    An error the user can fix from its message (``seg_f1.runs.errors``) ends a single command with
     that one line instead of a traceback, and a run directory this command made and left holding
     nothing but Hydra's files is removed. A multirun job keeps its traceback and its directory:
     the sweep reads the job's record there.

@@ -13,8 +13,7 @@ import os
 from pathlib import Path
 
 PROJECT_DIRS = tuple(
-    str(Path(__file__).resolve().parent.parent / name) + os.sep
-    for name in ("seg_f1", "hydra_plugins")
+    str(Path(__file__).resolve().parents[2] / name) + os.sep for name in ("seg_f1", "hydra_plugins")
 )
 CHECKED_TYPES = (ValueError, LookupError, OSError)
 
