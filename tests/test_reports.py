@@ -115,7 +115,7 @@ def test_a_run_diagnoses_its_curves_and_the_notebook_replays_them(
     assert "Window: 2 epochs" in report and "| 2 |" in report
     with open(tmp_path / "metrics.csv") as handle:
         cases = [float(row["diag/case"]) for row in csv.DictReader(handle) if row["diag/case"]]
-    assert len(cases) == 2 and set(cases) <= set(range(5))  # epochs 1 and 2; none at epoch 0
+    assert len(cases) == 2 and set(cases) <= set(range(6))  # epochs 1 and 2; none at epoch 0
     replayed = [(epoch, v.case) for epoch, v in replay(tmp_path) if v is not None]
     recorded = json.loads((tmp_path / "diagnosis.json").read_text())
     assert recorded["window"] == 2 and recorded["thresholds"]["loss_tol"] == 0.01
@@ -131,7 +131,7 @@ def test_a_run_diagnoses_its_curves_and_the_notebook_replays_them(
         out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", [])
     )
     assert "no verdict yet" in outputs and "# Curve diagnosis" in outputs
-    assert any(f"case {case}:" in outputs for case in range(5))
+    assert any(f"case {case}:" in outputs for case in range(6))
 
 
 def test_the_notebook_finds_the_project_from_any_folder_and_the_newest_training_run(tmp_path):

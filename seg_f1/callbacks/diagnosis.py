@@ -180,6 +180,13 @@ def render_markdown(verdicts: list[Verdict], window: int, thresholds: Thresholds
     return "\n".join(lines) + "\n" + markdown(Table(columns, rows))
 
 
+def lr_share(epoch_lr: dict[int, float], epoch: int) -> float | None:
+    """``epoch``'s learning rate over the peak of the epochs up to it, where known."""
+    peak = max((lr for e, lr in epoch_lr.items() if e <= epoch), default=0.0)
+    lr = epoch_lr.get(epoch)
+    return None if lr is None or peak <= 0 else lr / peak
+
+
 class CurveDiagnosis(L.Callback):
     """Logs ``diag/case`` per finished epoch once ``window`` epochs exist, prints the verdict,
     and writes ``<output_dir>/diagnosis.md`` at the end of fit, with ``diagnosis.json`` beside
@@ -216,9 +223,7 @@ class CurveDiagnosis(L.Callback):
         return verdict
 
     def _lr_share(self, epoch: int) -> float | None:
-        peak = max(self.epoch_lr.values(), default=0.0)
-        lr = self.epoch_lr.get(epoch)
-        return None if lr is None or peak <= 0 else lr / peak
+        return lr_share(self.epoch_lr, epoch)
 
     def _observe_finished(self, trainer: L.Trainer, epoch: int) -> None:
         if trainer.sanity_checking or epoch < 0:
@@ -252,7 +257,8 @@ class CurveDiagnosis(L.Callback):
             root = Path(self.output_dir or trainer.default_root_dir)
             save_text(self.report(), root / self.filename)
             settings = {"window": self.window, "thresholds": asdict(self.thresholds),
-                        "verdicts": [asdict(v) for v in self.verdicts]}  # fmt: skip
+                        "verdicts": [asdict(v) for v in self.verdicts],
+                        "epoch_lr": self.epoch_lr}  # fmt: skip
             save_text(json.dumps(settings, indent=2), (root / self.filename).with_suffix(".json"))
 
     def report(self) -> str:

@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from seg_f1.callbacks.diagnosis import Thresholds, Verdict, classify
+from seg_f1.callbacks.diagnosis import Thresholds, Verdict, classify, lr_share
 from seg_f1.callbacks.history import CURVE_KEYS
 
 MARKER = Path("conf") / "config.yaml"
@@ -46,17 +46,21 @@ def epoch_curves(run_dir: Path) -> dict[int, dict[str, float]]:
     return dict(sorted(epochs.items()))
 
 
-def diagnosis_settings(run_dir: Path) -> tuple[int, Thresholds]:
+def diagnosis_settings(run_dir: Path) -> tuple[int, Thresholds, dict[int, float]]:
+    """Window, thresholds and each epoch's learning rate (none in a run written before the
+    diagnosis knew the schedule: it is then replayed without case 5)."""
     settings = json.loads((run_dir / "diagnosis.json").read_text())
-    return int(settings["window"]), Thresholds(**settings["thresholds"])
+    epoch_lr = {int(e): float(lr) for e, lr in settings.get("epoch_lr", {}).items()}
+    return int(settings["window"]), Thresholds(**settings["thresholds"]), epoch_lr
 
 
 def replay(run_dir: Path) -> list[tuple[int, Verdict | None]]:
     """The verdict after each epoch, as the run's ``CurveDiagnosis`` gave it."""
-    window, thresholds = diagnosis_settings(run_dir)
+    window, thresholds, epoch_lr = diagnosis_settings(run_dir)
     epochs = epoch_curves(run_dir)
     history = {key: [epochs[e].get(key, math.nan) for e in epochs] for key in CURVE_KEYS}
     return [
-        (epoch, classify({k: v[: i + 1] for k, v in history.items()}, window, thresholds, epoch))
+        (epoch, classify({k: v[: i + 1] for k, v in history.items()}, window, thresholds, epoch,
+                         lr_share(epoch_lr, epoch)))
         for i, epoch in enumerate(epochs)
-    ]
+    ]  # fmt: skip
