@@ -41,6 +41,8 @@ def test_fdr_runs_the_test_stage_and_saves_the_config_tree(compose_cfg, tmp_path
     out = capsys.readouterr().out  # the short form at start: choices, overrides, the file
     assert "loss=focal_dice" in out and "debug=fdr" in out and "dice_weight" not in out
     assert f"the whole config: {tmp_path / 'config_tree.log'}" in out
+    assert not list(tmp_path.glob("*.png")), "one batch draws no figures (seconds, not curves)"
+    assert "throughput" not in result, "one step has no rate to report"
 
 
 @pytest.mark.slow

@@ -36,6 +36,8 @@ class RunReports(L.Callback):
     """``curves.png``/``curves.md``, ``per_class_f1.png``/``.csv``, ``confusion.png`` and
     ``predictions.png`` (the first ``num_predictions`` validation images, which never change)
     and, after a test, ``test_predictions.png`` (the first test images with the tested weights).
+    None under ``fast_dev_run`` (``debug=fdr``), which Lightning keeps free of logs and
+    checkpoints too: its one batch says whether the run works, not how it learns.
 
     ``small_class_share``: classes under this share of the validation pixels are flagged."""
 
@@ -60,7 +62,7 @@ class RunReports(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._record(trainer, trainer.current_epoch - 1)
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or trainer.fast_dev_run:  # a smoke test: no artefacts
             return
         root = Path(self.output_dir or trainer.default_root_dir)
         # epochs done: the last epoch counted from 1, as the epoch line says it
@@ -90,7 +92,9 @@ class RunReports(L.Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
-        if not trainer.is_global_zero or "test" not in getattr(datamodule, "datasets", {}):
+        if not trainer.is_global_zero or trainer.fast_dev_run:
+            return
+        if "test" not in getattr(datamodule, "datasets", {}):
             return
         root = Path(self.output_dir or trainer.default_root_dir)
         where = run_title(root)
