@@ -89,3 +89,16 @@ def test_the_overlap_check_catches_labels_that_touch():
     fig.canvas.draw()
     with pytest.raises(AssertionError):
         assert_apart(ax, fig)
+
+
+def test_a_parameter_only_some_trials_sample_is_an_axis_not_a_legend(tmp_path):
+    """A conditional search space: dice_weight exists only in the trials whose loss has Dice."""
+    root = tmp_path / "search"
+    for job in range(12):
+        weight = [f"loss.dice_weight={0.1 + job / 10:.3f}"] if job % 3 else []
+        write_job(root, str(job), [f"optimizer.lr={1e-4 * (job + 1)}", *weight], best=0.8)
+    fig = plot(collect(root), swept_keys(collect(root)), root)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["val/f1 vs optimizer.lr", "val/f1 vs loss.dice_weight"]
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert len(fig.axes[1].lines[0].get_xdata()) == 8  # the 8 trials that sampled it

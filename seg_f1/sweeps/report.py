@@ -125,6 +125,13 @@ def is_learning_rate(key: str) -> bool:
     return name in ("lr", "learning_rate") or name.endswith("_lr")
 
 
+def is_numeric(trials: list[Trial], key: str) -> bool:
+    """A number in every trial that sets ``key``: a parameter only some trials sample (a
+    conditional search space) is still an axis, not one legend entry per sampled value."""
+    values = [t.params[key] for t in trials if key in t.params]
+    return bool(values) and all(as_number(value) is not None for value in values)
+
+
 def plot(trials: list[Trial], keys: list[str], source: Path, metric: str = "val/f1") -> Figure:
     """val/f1 against each numeric swept parameter, one line per value of the categorical
     ones; points are means over the remaining trials (seeds, other numbers), bars their std.
@@ -132,12 +139,14 @@ def plot(trials: list[Trial], keys: list[str], source: Path, metric: str = "val/
     rates get log axes."""
     done = [t for t in trials if t.ok]
     keys = [k for k in keys if k != "seed"]
-    numeric = [k for k in keys if all(as_number(t.params.get(k, "")) is not None for t in done)]
+    numeric = [k for k in keys if is_numeric(done, k)]
     categorical = [k for k in keys if k not in numeric]
     panels = []
     for key in numeric or [None]:
         lines: dict[str, dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
         for trial in done:
+            if key and key not in trial.params:
+                continue  # a conditional parameter (dice_weight of a loss without Dice)
             label = ", ".join(f"{k}={trial.params.get(k, '')}" for k in categorical) or metric
             x = as_number(trial.params[key]) if key else label
             lines[label if key else metric][x].append(trial.best)
