@@ -12,7 +12,8 @@ from conftest import ROOT, run_env
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-from seg_f1.data.folder import check_root
+from seg_f1.data.folder import FolderSource, check_root
+from seg_f1.runs.directory import announced
 from seg_f1.runs.errors import user_error_message
 
 
@@ -41,43 +42,53 @@ def test_a_missing_data_folder_is_one_line_and_leaves_no_run_folder(tmp_path):
     assert not run_dir.exists(), "a run that never started leaves no folder"
 
 
-@pytest.mark.slow
-def test_a_folder_without_the_layout_prints_the_layout_it_expected(tmp_path):
+def test_a_folder_without_the_layout_names_the_layout_it_expected(tmp_path):
     (tmp_path / "faces" / "train" / "images").mkdir(parents=True)
-    result = run_command(
-        "train.py",
-        "data=folder",
-        f"data.root={tmp_path / 'faces'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    )
-    said = result.stderr
-    assert result.returncode == 1
-    assert f"data.root={tmp_path / 'faces'} has no train/masks/ folder" in said
+    with pytest.raises(FileNotFoundError) as raised:
+        FolderSource(str(tmp_path / "faces")).samples("train")
+    said = user_error_message(raised.value)
+    assert said.startswith(f"data.root={tmp_path / 'faces'} has no train/masks/ folder")
     assert f"{tmp_path / 'faces' / '{train,val,test}' / 'images'}/<name>.jpg" in said
     assert f"{tmp_path / 'faces' / '{train,val,test}' / 'masks'}/<name>.png" in said
 
 
-@pytest.mark.slow
+def test_a_folder_this_command_made_for_nothing_is_removed(tmp_path):
+    run_dir = hydra_made(tmp_path / "run")
+    with pytest.raises(SystemExit) as stopped, announced("evaluate", run_dir):
+        (run_dir / "result.json").write_text("{}")  # the record of the failure
+        check_root(tmp_path / "missing")
+    assert str(stopped.value) == f"evaluate: data.root={tmp_path / 'missing'}: no such folder"
+    assert not run_dir.exists()
+
+
 def test_a_folder_that_held_files_before_the_command_keeps_them(tmp_path):
-    run_dir = tmp_path / "mine"
-    run_dir.mkdir()
+    run_dir = hydra_made(tmp_path / "mine")
     (run_dir / "notes.txt").write_text("my notes")
-    result = run_command(
-        "train.py", "data=folder", "data.root=/no/such/faces", f"hydra.run.dir={run_dir}"
-    )
-    assert result.returncode == 1
-    assert (run_dir / "notes.txt").read_text() == "my notes"
-    assert "train failed; its log is in" in result.stdout + result.stderr
+    with pytest.raises(SystemExit), announced("train", run_dir):
+        check_root(tmp_path / "missing")
+    assert (run_dir / "notes.txt").read_text() == "my notes" and (run_dir / ".hydra").is_dir()
 
 
-@pytest.mark.slow
-def test_hydra_full_error_keeps_the_traceback(tmp_path):
-    result = run_command(
-        "train.py", "data=folder", "data.root=/no/such/faces", f"hydra.run.dir={tmp_path / 'run'}",
-        env={"HYDRA_FULL_ERROR": "1"},
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert "Traceback" in result.stderr and "FileNotFoundError" in result.stderr
+def test_hydra_full_error_keeps_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    run_dir = hydra_made(tmp_path / "run")
+    with pytest.raises(FileNotFoundError), announced("train", run_dir):
+        check_root(tmp_path / "missing")
+    assert run_dir.is_dir()
+
+
+def test_a_bug_keeps_its_traceback_and_its_folder(tmp_path):
+    run_dir = hydra_made(tmp_path / "run")
+    with pytest.raises(json.JSONDecodeError), announced("train", run_dir):
+        json.loads("{")
+    assert run_dir.is_dir()
+
+
+def hydra_made(run_dir):
+    """What Hydra leaves before a command's own code runs: its config folder, an empty log."""
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / "train.log").touch()
+    return run_dir
 
 
 def test_a_check_of_this_project_is_the_users_to_fix():
