@@ -224,7 +224,8 @@ class PreemptionCheckpoint(Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, error: BaseException):
         if isinstance(error, SIGTERMException) and trainer.checkpoint_callback is not None:
             path = Path(trainer.checkpoint_callback.dirpath) / LAST
-            trainer.save_checkpoint(path, weights_only=False)  # optimizer and loops too
+            # a save, not a load: the whole state (optimizer, loops, callbacks), said explicitly
+            trainer.save_checkpoint(path, weights_only=False)
             log.warning("stopped by a signal at step %d; wrote %s", trainer.global_step, path)
         self.teardown(trainer, pl_module, "fit")
 
