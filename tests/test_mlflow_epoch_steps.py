@@ -18,15 +18,19 @@ def test_epoch_metrics_are_logged_at_their_epoch(compose_cfg, tmp_path, monkeypa
 
     for name in [k for k in os.environ if k.startswith("MLFLOW_")]:
         monkeypatch.delenv(name)
-    # two batches an epoch: the global step is not the epoch (0, 1)
-    train(compose_cfg("logger=mlflow", "trainer.max_epochs=2"))
+    # two batches an epoch: the global step is not the epoch (0, 1, 2)
+    train(
+        compose_cfg("logger=mlflow", "trainer.max_epochs=3", "callbacks.curve_diagnosis.window=2")
+    )
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.get_experiment_by_name("seg_f1")
     (run,) = client.search_runs([experiment.experiment_id])
     for name in EPOCH_METRICS:
         history = client.get_metric_history(run.info.run_id, name)
-        assert sorted(m.step for m in history) == [0, 1], name
+        assert sorted(m.step for m in history) == [0, 1, 2], name
     epochs = client.get_metric_history(run.info.run_id, "epoch")
     assert all(m.step == m.value for m in epochs)
+    cases = client.get_metric_history(run.info.run_id, "diag/case")  # once the window is full
+    assert sorted(m.step for m in cases) == [1, 2]
     (test_f1,) = client.get_metric_history(run.info.run_id, "test/f1")
-    assert test_f1.step == 2  # after the second epoch
+    assert test_f1.step == 3  # after the third epoch

@@ -231,8 +231,9 @@ class CurveDiagnosis(L.Callback):
         verdict = self.observe(epoch, finished_epoch_metrics(trainer))
         if verdict is None:
             return
-        for logger in trainer.loggers:
-            logger.log_metrics({"diag/case": float(verdict.case)}, step=trainer.global_step)
+        for logger in trainer.loggers:  # with its epoch, as Lightning logs the module's metrics
+            case = {"diag/case": float(verdict.case), "epoch": epoch}
+            logger.log_metrics(case, step=trainer.global_step)
         self._announce(verdict)
 
     @rank_zero_only
