@@ -55,7 +55,7 @@ class RunRecord:
     def __init__(self, cfg: DictConfig) -> None:
         self.data: dict[str, Any] = {
             "status": "running",
-            "overrides": _task_overrides(),
+            "overrides": task_overrides(),
             "optimized_metric": cfg.get("optimized_metric"),
             "seed": cfg.get("seed"),
             "best": None,
@@ -242,7 +242,8 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}\n" + "".join(frames[-3:])
 
 
-def _task_overrides() -> list[str]:
+def task_overrides() -> list[str]:
+    """This command's overrides as typed (none outside a Hydra app)."""
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 

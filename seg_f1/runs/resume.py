@@ -32,6 +32,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from seg_f1.runs.checkpoints import load_checkpoint, save_torch
 from seg_f1.runs.io import raise_if_unwritable, write_atomically, written_files
+from seg_f1.runs.results import task_overrides
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def resume_command(run_dir: str | Path) -> str:
     """The command that continues this run in place: this command's own overrides (not a
     placeholder), with ``resume=`` pointing at its folder, quoted for a POSIX shell."""
-    from hydra.core.hydra_config import HydraConfig
-
-    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
     replaced = ("resume=", "ckpt_path=", "+resume=", "+ckpt_path=")
-    kept = [o for o in overrides if not o.startswith(replaced)]
+    kept = [o for o in task_overrides() if not o.startswith(replaced)]
     return shlex.join(["python", "train.py", *kept, f"resume={run_dir}"])
 
 
