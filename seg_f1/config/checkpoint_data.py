@@ -16,6 +16,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from seg_f1.runs.results import task_overrides
+
 log = logging.getLogger(__name__)
 
 
@@ -73,9 +75,6 @@ def _nodes(node: DictConfig):
 def use_checkpoint_data(cfg: DictConfig) -> None:
     """In a Hydra command over ``cfg.ckpt_path``: ``cfg.data`` becomes the checkpoint's own,
     with this command line's data overrides."""
-    from hydra.core.hydra_config import HydraConfig
-
-    overrides = list(HydraConfig.get().overrides.task)
-    data = checkpoint_data(cfg, overrides, cfg.ckpt_path)
+    data = checkpoint_data(cfg, task_overrides(), cfg.ckpt_path)
     with open_dict(cfg):
         cfg.data = data
