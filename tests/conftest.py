@@ -6,6 +6,13 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub lookup must fail at once, not after retries
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# under pytest-xdist (``make test`` runs one worker per core) each worker, and every train.py it
+# starts, gets its share of the cores: two workers of two torch threads each on 2 cores would
+# spin against each other and run slower than one
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, str(_share))
 
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
