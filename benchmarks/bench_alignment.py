@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from seg_f1.data.drawing import sample_with_landmarks  # noqa: E402
 from seg_f1.data.framing import CELEBA_HQ  # noqa: E402
 from seg_f1.inference.alignment import aligned_crop, face_transform  # noqa: E402
-from seg_f1.inference.model import load_model  # noqa: E402
+from seg_f1.inference.model import ArrayNetwork, load_model  # noqa: E402
 from seg_f1.inference.parse import predict_masks  # noqa: E402
 from seg_f1.metrics import ConfusionMatrix, f1_from_confusion  # noqa: E402
 from seg_f1.report.palette import draw_faces, overlay  # noqa: E402
@@ -95,7 +95,8 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    model, recipe = load_model(args.ckpt_path.removeprefix("ckpt_path="))
+    network, recipe = load_model(args.ckpt_path.removeprefix("ckpt_path="))
+    model = ArrayNetwork(network)
     rng = np.random.default_rng(0)
     totals = {mode: ConfusionMatrix(len(model.class_names)) for mode in ("none", "auto")}
     for index in range(args.faces):

@@ -2,6 +2,7 @@
 ``align=auto``) against the code before issue 24, side by side in one run.
 
     python benchmarks/bench_predict.py [--width 4000] [--height 3000] [--size 512] [--threads 2]
+        [--commands torch,onnx]
 
 Writes a ``--width`` x ``--height`` JPEG (12 MP at the default: scikit-image's astronaut, a real
 face, scaled up 3x and turned 10 degrees onto a noisy backdrop) and a U-Net-resnet18 checkpoint of
@@ -19,8 +20,9 @@ Printed per variant: the process's wall time (Python start, imports and model lo
 the parse alone (read, detect, model, warp back, argmax), and the process's peak resident memory
 (``ru_maxrss`` of that child, from ``os.wait4``: what ``/usr/bin/time -v`` reports). Then the whole
 command as a user runs it, ``python -m seg_f1.predict ... align=none|auto overlay=true|false``
-(Hydra, the mask and overlay PNGs and legend.png included). The goal (issue 24): at most 5 s and
-1 GB.
+(Hydra, the mask and overlay PNGs and legend.png included), with the checkpoint
+(``backend=torch``) and with its ONNX export (``backend=onnx``: onnxruntime, torch never
+imported). The goal: at most 5 s and 1 GB for ``align=auto``.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ import numpy as np, torch
 torch.set_num_threads({threads})
 from PIL import Image
 from omegaconf import OmegaConf
-from seg_f1.inference.model import load_model
+from seg_f1.inference.model import ArrayNetwork, load_model
 from seg_f1.inference import parse
 from seg_f1.inference.memory import return_freed_memory
 if {variant!r} != "before":
     return_freed_memory()  # as the predict command does
-model, recipe = load_model({ckpt!r})
+network, recipe = load_model({ckpt!r})
+model = ArrayNetwork(network)
 start = time.perf_counter()
 photo = np.asarray(Image.open({photo!r}).convert("RGB"))
 if {variant!r} == "before":
@@ -80,6 +83,10 @@ def make_inputs(folder: Path, width: int, height: int, size: int) -> tuple[Path,
     photo = folder / "photo.jpg"
     cv2.imwrite(str(photo), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     ckpt = write_checkpoint(folder / "model.ckpt", image_size=size, full=True)
+    from seg_f1.inference.model import load_model
+    from seg_f1.inference.onnx_export import export_onnx
+
+    export_onnx(*load_model(ckpt), folder / "model.onnx")
     return photo, ckpt
 
 
@@ -108,14 +115,22 @@ def measure(variant: str, photo: Path, ckpt: Path, folder: Path, threads: int) -
     return {"variant": variant, "wall_s": wall, "parse_s": parse_s, "rss_mb": rss}
 
 
-def command_row(align: str, overlay: str, photo, ckpt, folder: Path, threads: int) -> tuple:
+# the whole command's rows per backend: (align, overlay)
+COMMANDS = {
+    "torch": [("none", "true"), ("none", "false"), ("auto", "true"), ("auto", "false")],
+    "onnx": [("auto", "true"), ("auto", "false")],
+}
+
+
+def command_row(backend, align, overlay, photo, ckpt, folder: Path, threads: int) -> tuple:
     """``python -m seg_f1.predict`` on the photo, as a user runs it."""
-    output = folder / f"command_{align}_{overlay}"
-    command = [sys.executable, "-m", "seg_f1.predict", f"ckpt_path={ckpt}", f"input={photo}",
-               f"output={output}", f"align={align}", f"overlay={overlay}", "progress=false",
-               f"hydra.run.dir={folder / 'hydra'}"]  # fmt: skip
-    _, wall, rss = run_child(f"predict align={align}", command, threads)
-    return align, overlay, wall, rss
+    output = folder / f"command_{backend}_{align}_{overlay}"
+    model = f"ckpt_path={ckpt}" if backend == "torch" else f"onnx_model={ckpt.with_suffix('.onnx')}"
+    command = [sys.executable, "-m", "seg_f1.predict", f"backend={backend}", model,
+               f"input={photo}", f"output={output}", f"align={align}", f"overlay={overlay}",
+               "progress=false", f"hydra.run.dir={folder / 'hydra'}"]  # fmt: skip
+    _, wall, rss = run_child(f"predict backend={backend} align={align}", command, threads)
+    return backend, align, overlay, wall, rss
 
 
 def main() -> None:
@@ -124,7 +139,9 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=3000)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--commands", default="torch,onnx", help="backends, or none")
     args = parser.parse_args()
+    backends = [b for b in args.commands.split(",") if b != "none"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         photo, ckpt = make_inputs(folder, args.width, args.height, args.size)
@@ -134,8 +151,8 @@ def main() -> None:
 
         masks = {v: np.asarray(Image.open(folder / f"{v}_mask.png")) for v in ("before", "none")}
         same = (masks["before"] == masks["none"]).mean()
-        commands = [command_row(align, overlay, photo, ckpt, folder, args.threads)
-                    for align in ("none", "auto") for overlay in ("true", "false")]  # fmt: skip
+        commands = [command_row(backend, align, overlay, photo, ckpt, folder, args.threads)
+                    for backend in backends for align, overlay in COMMANDS[backend]]  # fmt: skip
     print(f"{args.width}x{args.height} photo, {args.size} px model, {args.threads} threads")
     print(f"{'variant':<8} {'wall s':>8} {'parse s':>8} {'peak RSS MB':>12}")
     for row in rows:
@@ -143,9 +160,9 @@ def main() -> None:
         print(f"{name:<8} {wall:>8.2f} {parse_s:>8.2f} {rss:>12.0f}")
     print(f"align=none mask equal to before's at {same:.4%} of pixels")
     print(f"\nthe whole command, {args.threads} threads")
-    print(f"{'align':<8} {'overlay':<8} {'wall s':>8} {'peak RSS MB':>12}")
-    for align, overlay, wall, rss in commands:
-        print(f"{align:<8} {overlay:<8} {wall:>8.2f} {rss:>12.0f}")
+    print(f"{'backend':<8} {'align':<8} {'overlay':<8} {'wall s':>8} {'peak RSS MB':>12}")
+    for backend, align, overlay, wall, rss in commands:
+        print(f"{backend:<8} {align:<8} {overlay:<8} {wall:>8.2f} {rss:>12.0f}")
 
 
 if __name__ == "__main__":

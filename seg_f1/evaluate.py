@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from seg_f1 import CONF_DIR, counted
 from seg_f1.config.checkpoint_data import use_checkpoint_data
-from seg_f1.inference.model import load_model
+from seg_f1.inference.model import ArrayNetwork, load_model
 from seg_f1.inference.parse import Aligner
 from seg_f1.inference.photos import Skips
 from seg_f1.inference.rules import decoding_rules
@@ -59,8 +59,9 @@ def run(cfg: DictConfig) -> dict:
         if cfg.tta != "none":
             raise ValueError(f"tta={cfg.tta} with align=auto: not supported; use tta=none")
         matrices = evaluate_aligned(
-            model, recipe, samples, model.class_names, Aligner(cfg), datamodule.ignore_index,
-            datamodule.mask_size, cfg.progress, skips, datamodule.max_pixels, rules,
+            ArrayNetwork(model), recipe, samples, model.class_names, Aligner(cfg),
+            datamodule.ignore_index, datamodule.mask_size, cfg.progress, skips,
+            datamodule.max_pixels, rules,
         )  # fmt: skip
     else:
         scored_pairs = scored_images(

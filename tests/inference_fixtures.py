@@ -13,7 +13,7 @@ from seg_f1.data.drawing import sample_with_landmarks
 from seg_f1.data.framing import framing_of
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.data.labels import CELEBAMASK_HQ_FLIP_PAIRS as FLIP_PAIRS
-from seg_f1.inference.model import InputRecipe
+from seg_f1.inference.recipe import InputRecipe
 from seg_f1.module import SegmentationModule
 from seg_f1.report.palette import colourise, palette
 
@@ -61,16 +61,17 @@ class ColourOracle:
 
     def __init__(self, recipe: InputRecipe) -> None:
         self.recipe = recipe
-        self.colours = torch.from_numpy(palette(CLASSES).astype(np.float32))
+        self.colours = palette(CLASSES).astype(np.float32)
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.recipe.mean)[None, :, None, None]
-        std = torch.tensor(self.recipe.std)[None, :, None, None]
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Normalised float32 [B, 3, H, W] in, logits out, as predict calls a model."""
+        mean = np.asarray(self.recipe.mean, np.float32)[None, :, None, None]
+        std = np.asarray(self.recipe.std, np.float32)[None, :, None, None]
         rgb = (batch * std + mean) * 255
         distance = ((rgb[:, None] - self.colours[None, :, :, None, None]) ** 2).sum(2)
-        return (
-            torch.nn.functional.one_hot(distance.argmin(1), len(CLASSES)).permute(0, 3, 1, 2) * 10.0
-        )
+        nearest = distance.argmin(1)  # [B, H, W]
+        classes = np.arange(len(CLASSES))[None, :, None, None]
+        return (nearest[:, None] == classes).astype(np.float32) * 10.0
 
 
 SYNTHETIC_RECIPE = InputRecipe(

@@ -16,8 +16,9 @@ from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.inference import alignment
 from seg_f1.inference.alignment import aligned_crop, face_transform, invert, similarity
 from seg_f1.inference.faces import FaceFinder
-from seg_f1.inference.model import InputRecipe
+from seg_f1.inference.model import ArrayNetwork, TrainedNetwork
 from seg_f1.inference.parse import predict_logits, predict_masks
+from seg_f1.inference.recipe import InputRecipe
 from seg_f1.report.palette import colourise
 
 CORNERS = np.array([[-0.5, -0.5], [127.5, -0.5], [-0.5, 127.5], [127.5, 127.5]])
@@ -118,13 +119,11 @@ def test_a_synthetic_face_moved_about_a_photo_round_trips_to_its_placed_mask():
     # each inner part's centre in the crop lands within 1.5 px of where it is in the untouched
     # face's crop (the outer ones differ: beyond the untouched face's edge its crop mirrors)
     oracle = ColourOracle(InputRecipe(128, (0.0,) * 3, (1 / 255,) * 3, ()))
-    parts = [
-        oracle(torch.from_numpy(c).permute(2, 0, 1)[None].float())[0].argmax(0) for c in (a, b)
-    ]
+    parts = [oracle(c.transpose(2, 0, 1)[None].astype(np.float32))[0].argmax(0) for c in (a, b)]
     inner = [CLASSES.index(n) for n in ("l_eye", "r_eye", "l_brow", "r_brow", "nose", "u_lip")]
     for c in inner:
-        ya, xa = np.nonzero(parts[0].numpy() == c)
-        yb, xb = np.nonzero(parts[1].numpy() == c)
+        ya, xa = np.nonzero(parts[0] == c)
+        yb, xb = np.nonzero(parts[1] == c)
         if len(ya) > 5:
             assert np.hypot(xa.mean() - xb.mean(), ya.mean() - yb.mean()) < 1.5, CLASSES[c]
 
@@ -142,7 +141,8 @@ def test_two_faces_each_pixel_takes_the_most_confident_and_uncovered_pixels_are_
 
 def test_align_none_gives_the_old_whole_photo_parse_in_bands(monkeypatch):
     torch.manual_seed(0)
-    model = torch.nn.Conv2d(3, len(CLASSES), 3, padding=1).eval()
+    conv = torch.nn.Conv2d(3, len(CLASSES), 3, padding=1)
+    model = ArrayNetwork(TrainedNetwork(conv, CLASSES, False, None).eval())
     recipe = InputRecipe(32, (0.5,) * 3, (0.25,) * 3, ())
     monkeypatch.setattr(alignment, "BAND_PIXELS", 999)  # many bands of a few rows
     rng = np.random.default_rng(0)

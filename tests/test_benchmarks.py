@@ -156,14 +156,19 @@ def test_bench_levers_prints_a_ratio_per_lever_against_float32():
 
 
 @pytest.mark.slow
-def test_bench_predict_prints_time_and_memory_of_the_three_variants():
-    out = run_benchmark("bench_predict.py", "--width", "640", "--height", "480", "--size", "64")
+def test_bench_predict_prints_time_and_memory_of_the_variants_and_the_command():
+    # the whole command with the export only: the checkpoint's rows are 4 more fresh processes
+    out = run_benchmark("bench_predict.py", "--width", "640", "--height", "480", "--size", "64",
+                        "--commands", "onnx")  # fmt: skip
     for variant in ("before", "none", "auto"):
         row = re.search(rf"^{variant}\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)$", out, re.M)
         assert row, out
         wall, parse_s, rss = map(float, row.groups())
         assert 0 < parse_s < wall and rss > 100
     assert number_after("align=none mask equal to before's at", out) > 99.9
+    for overlay in ("true", "false"):
+        row = re.search(rf"^onnx\s+auto\s+{overlay}\s+([0-9.]+)\s+([0-9.]+)$", out, re.M)
+        assert row and float(row[1]) > 0 and float(row[2]) > 50, out
 
 
 def test_bench_debug_fdr_reads_each_stage_off_the_runs_log():

@@ -17,7 +17,7 @@ from torch import nn
 
 from seg_f1.data.folder import Sample
 from seg_f1.evaluate import run
-from seg_f1.inference.model import InputRecipe
+from seg_f1.inference.recipe import InputRecipe
 from seg_f1.inference.scoring import check_classes, evaluate_samples, probabilities
 from seg_f1.metrics import summary_rows
 

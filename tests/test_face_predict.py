@@ -23,7 +23,7 @@ from seg_f1.data.folder import Sample
 from seg_f1.data.framing import CELEBA_HQ, SYNTHETIC
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.inference.faces import FaceFinder
-from seg_f1.inference.model import load_model
+from seg_f1.inference.model import ArrayNetwork, load_model
 from seg_f1.inference.onnx_export import export_onnx
 from seg_f1.inference.onnx_model import OnnxModel
 from seg_f1.inference.parse import Aligner, predict_masks
@@ -134,7 +134,7 @@ def test_onnx_carries_the_framing_and_parses_an_aligned_face_like_torch(tmp_path
     assert onnx_model.recipe.framing == recipe.framing
     photo = astronaut_in_a_larger_photo()
     points = [face.landmarks for face in FaceFinder()(photo)]
-    expected = predict_masks(model, recipe, [photo], [points])[0]
+    expected = predict_masks(ArrayNetwork(model), recipe, [photo], [points])[0]
     got = predict_masks(onnx_model, onnx_model.recipe, [photo], [points])[0]
     assert (got == expected).mean() > 0.999
 

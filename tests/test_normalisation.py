@@ -19,8 +19,10 @@ from seg_f1.data.folder import Sample
 from seg_f1.data.images import read_image
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.inference.model import load_model
+from seg_f1.inference.recipe import InputRecipe, normalised_batch, softmax
 from seg_f1.inference.scoring import evaluate_samples
 from seg_f1.module import SegmentationModule
+from seg_f1.network import channel_vector, normalise_pixels
 
 MEAN, STD = [0.5, 0.4, 0.3], [0.25, 0.2, 0.3]  # not ImageNet's: a silent fallback would show
 
@@ -171,3 +173,18 @@ def test_a_trained_checkpoint_stores_the_data_configs_mean_and_std(compose_cfg, 
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["mean"] == MEAN
     assert checkpoint["hyper_parameters"]["std"] == STD
+
+
+def test_inference_normalises_photos_as_training_does():
+    """predict's numpy input (no torch under onnxruntime) is the training formula's tensor."""
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, (8, 6, 3), dtype=np.uint8) for _ in range(2)]
+    recipe = InputRecipe(8, (0.2, 0.4, 0.6), (0.1, 0.3, 0.5), ())
+    pixels = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2)
+    expected = normalise_pixels(pixels, channel_vector(recipe.mean), channel_vector(recipe.std))
+    got = normalised_batch(photos, recipe)
+    assert got.dtype == np.float32 and got.shape == (2, 3, 8, 6)
+    assert torch.allclose(torch.from_numpy(got), expected, atol=1e-6)
+    logits = rng.normal(0, 5, (4, 3, 2)).astype(np.float32)
+    expected_probs = torch.from_numpy(logits).softmax(0).numpy()
+    assert np.allclose(softmax(logits.copy()), expected_probs, atol=1e-6)

@@ -18,8 +18,8 @@ from torch import Tensor
 
 from seg_f1 import counted
 from seg_f1.inference.decoding import cross_validated_offsets
-from seg_f1.inference.model import InputRecipe, recipe_of
 from seg_f1.inference.pixel_sample import MAX_PIXELS, PixelSample
+from seg_f1.inference.recipe import InputRecipe, recipe_of
 from seg_f1.inference.rules import KEY, OFFSET_LIMIT, checked_offsets
 from seg_f1.inference.scoring import confusions, scored_images
 from seg_f1.metrics import f1_from_confusion, per_class_rows

@@ -5,7 +5,6 @@ albumentations would add 130 MB to every predict, which needs none of them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,30 +13,16 @@ from torch import Tensor, nn
 
 from seg_f1.data.framing import checked, framing_of
 from seg_f1.data.normalisation import IMAGENET_MEAN, IMAGENET_STD
+from seg_f1.inference.recipe import InputRecipe, normalised_batch, recipe_of
 from seg_f1.inference.rules import stored_offsets
 from seg_f1.network import (
     ARCH,
     ENCODER,
     build_network,
-    channel_vector,
-    normalise_pixels,
     run_network,
     stored_normalisation,
 )
 from seg_f1.runs.checkpoints import load_checkpoint
-
-
-@dataclass(frozen=True)
-class InputRecipe:
-    """How the model saw its images: square size and normalisation (the model's own stored
-    mean/std, or for an older checkpoint those of its stored data config), and where the faces
-    sat in them (``framing``: a name and a 5-landmark template, seg_f1/data/framing.py)."""
-
-    image_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    flip_pairs: tuple[tuple[str, str], ...]
-    framing: dict = field(default_factory=lambda: framing_of(None), compare=False)
 
 
 class TrainedNetwork(nn.Module):
@@ -46,7 +31,7 @@ class TrainedNetwork(nn.Module):
     offsets (``seg_f1.calibrate``, or None) and ``net`` itself (export reads its stride)."""
 
     def __init__(
-        self, net: nn.Module, class_names, channels_last: bool, decision_offsets: Tensor | None
+        self, net: nn.Module, class_names, channels_last: bool, decision_offsets: np.ndarray | None
     ) -> None:
         super().__init__()
         self.net = net
@@ -103,18 +88,6 @@ def given_weights(net: nn.Module, state_dict: dict, path) -> None:
         raise ValueError(f"{path}: the checkpoint holds no values for {empty[:5]}")
 
 
-def recipe_of(data: dict, mean, std, framing: dict | None = None) -> InputRecipe:
-    """The recipe of a model normalising with ``mean``/``std`` and trained on the data config
-    ``data`` (and its framing)."""
-    return InputRecipe(
-        int(data["image_size"]),
-        tuple(mean),
-        tuple(std),
-        tuple(tuple(pair) for pair in data.get("flip_pairs", ())),
-        framing_of(data) if framing is None else framing,
-    )
-
-
 def stored_framing(checkpoint: dict, data: dict, path) -> dict:
     """The checkpoint's ``framing``; one written before framings were stored gets its data
     config's (the synthetic set's, or CelebA-HQ's, seg_f1/data/framing.py)."""
@@ -125,5 +98,18 @@ def stored_framing(checkpoint: dict, data: dict, path) -> dict:
 
 def to_tensor(images: Sequence[np.ndarray], recipe: InputRecipe) -> Tensor:
     """uint8 [H, W, 3] photos of the model size -> a normalised [B, 3, H, W] batch."""
-    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-    return normalise_pixels(batch, channel_vector(recipe.mean), channel_vector(recipe.std))
+    return torch.from_numpy(normalised_batch(images, recipe))
+
+
+class ArrayNetwork:
+    """A checkpoint's network called as predict calls any backend (an ``OnnxModel`` too): a
+    normalised float32 [B, 3, H, W] array in, float32 logits out."""
+
+    def __init__(self, network: TrainedNetwork) -> None:
+        self.network = network
+        self.class_names = network.class_names
+        self.decision_offsets = network.decision_offsets
+
+    @torch.no_grad()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.network(torch.from_numpy(batch)).float().numpy()

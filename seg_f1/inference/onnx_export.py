@@ -12,8 +12,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from seg_f1.inference.model import InputRecipe
 from seg_f1.inference.onnx_model import DYNAMIC_AXES, INPUT, OUTPUT, OnnxModel, metadata
+from seg_f1.inference.recipe import InputRecipe
 from seg_f1.runs.io import write_atomically
 
 
@@ -79,5 +79,5 @@ def parity(model: torch.nn.Module, path: Path, height: int, width: int, batch: i
     images = torch.randn(batch, 3, height, width, generator=generator)
     with torch.no_grad():
         expected = model(images).numpy()
-    got = OnnxModel(path)(images).numpy()
+    got = OnnxModel(path)(images.numpy())
     return Parity(float(np.abs(got - expected).max()), float(np.abs(expected).max()))

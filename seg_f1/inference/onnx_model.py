@@ -11,11 +11,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from seg_f1.data.framing import checked, framing_of
-from seg_f1.inference.model import InputRecipe
+from seg_f1.inference.recipe import InputRecipe
 from seg_f1.inference.rules import checked_offsets
 from seg_f1.report.palette import palette
 
@@ -78,7 +76,8 @@ def exported_framing(props: dict[str, str], path: Path) -> dict:
 
 
 class OnnxModel:
-    """Called like the torch network (a normalised [B, 3, H, W] tensor -> logits)."""
+    """Called as predict calls any backend (``ArrayNetwork`` too): a normalised float32
+    [B, 3, H, W] array in, float32 logits out."""
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path).expanduser()
@@ -103,7 +102,6 @@ class OnnxModel:
             else checked_offsets(json.loads(offsets), self.class_names, path)
         )
 
-    def __call__(self, batch: Tensor) -> Tensor:
-        images = batch.detach().cpu().numpy().astype(np.float32)
-        (logits,) = self.session.run([OUTPUT], {INPUT: images})
-        return torch.from_numpy(logits)
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run([OUTPUT], {INPUT: np.asarray(batch, np.float32)})
+        return logits

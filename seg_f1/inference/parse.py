@@ -2,7 +2,10 @@
 network or its ONNX export, chosen by ``backend``. Either the whole photo is squeezed into one
 square (``align=none``), or each face is warped onto the model's framing from its 5 landmarks
 and its parse warped back (``align=auto``); either way the mask is built in bands
-(inference/alignment.py), never from full-size float maps of all classes."""
+(inference/alignment.py), never from full-size float maps of all classes. Everything here is
+numpy: a model is any callable from a normalised float32 [B, 3, H, W] array to its logits
+(``ArrayNetwork`` for a checkpoint, ``OnnxModel`` for an export), and ``backend=onnx`` never
+loads torch."""
 
 from __future__ import annotations
 
@@ -12,28 +15,27 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
-from torch import Tensor
 
 from seg_f1.inference.alignment import aligned_crop, face_transform, paste, scale_matrix
-from seg_f1.inference.model import InputRecipe, load_model, to_tensor
-from seg_f1.inference.onnx_model import OnnxModel
+from seg_f1.inference.recipe import InputRecipe, normalised_batch, softmax
 
 log = logging.getLogger(__name__)
 CROPS_PER_PASS = 8
 
 
-@torch.no_grad()
 def predict_logits(
-    model: Callable[[Tensor], Tensor], recipe: InputRecipe, images: Sequence[np.ndarray]
-) -> list[Tensor]:
-    """[C, H, W] logits per photo, each at the photo's own height and width; ``model`` is the
-    torch network or an :class:`OnnxModel`."""
+    model: Callable[[np.ndarray], np.ndarray], recipe: InputRecipe, images: Sequence[np.ndarray]
+):
+    """[C, H, W] logits per photo (torch tensors), each at the photo's own height and width: the
+    whole photo squeezed and its logits of all classes upsampled, as predict once did; kept as
+    the reference ``predict_masks`` is checked and measured against."""
+    import torch
+    import torch.nn.functional as F
+
     size = (recipe.image_size, recipe.image_size)
     small = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images]
-    logits = model(to_tensor(small, recipe))
+    logits = torch.from_numpy(model(normalised_batch(small, recipe)))
     return [
         F.interpolate(one[None], size=image.shape[:2], mode="bilinear", align_corners=False)[0]
         for image, one in zip(images, logits, strict=True)
@@ -45,7 +47,7 @@ def predict_masks(
     recipe: InputRecipe,
     images: Sequence[np.ndarray],
     landmarks: Sequence[Sequence[np.ndarray] | None] | None = None,
-    offsets: Tensor | None = None,
+    offsets: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """One uint8 index mask per photo, each at the photo's own height and width. ``landmarks``
     gives each photo's faces (5 points each, dlib's order): a photo with faces is parsed face by
@@ -72,19 +74,22 @@ def predict_masks(
     masks = [np.zeros(image.shape[:2], np.uint8) for image in images]
     confidence = {i: np.zeros(images[i].shape[:2], np.float32) for i, _, face in jobs if face}
     logits = []  # at most CROPS_PER_PASS squares at a time: a crowd is not one huge batch
-    with torch.no_grad():
-        for start in range(0, len(crops), CROPS_PER_PASS):
-            logits.extend(model(to_tensor(crops[start : start + CROPS_PER_PASS], recipe)))
-    shift = torch.zeros(len(logits[0]) if logits else 0) if offsets is None else offsets.float()
-    # each square's scores are changed in place and handed to paste as they are (float32 from
-    # either backend): no second [C, s, s] copy per step
+    for start in range(0, len(crops), CROPS_PER_PASS):
+        batch = normalised_batch(crops[start : start + CROPS_PER_PASS], recipe)
+        logits.extend(np.asarray(model(batch), np.float32))
+    classes = len(logits[0]) if logits else 0
+    shift = np.zeros(classes, np.float32) if offsets is None else np.asarray(offsets, np.float32)
+    # each square's scores are changed in place and handed to paste as they are: no second
+    # [C, s, s] copy per step
     for (i, matrix, face), scores in zip(jobs, logits, strict=True):
+        scores = np.ascontiguousarray(scores)
         if face:
-            probs = scores.float().softmax(0).mul_(shift.exp()[:, None, None])
-            paste(probs.contiguous().numpy(), matrix, masks[i], confidence[i])
-        else:  # logits, as F.interpolate of the whole photo's logits then argmax gave
-            decided = scores.float().add_(shift[:, None, None])
-            paste(decided.contiguous().numpy(), matrix, masks[i], edge="replicate")
+            probs = softmax(scores)
+            probs *= np.exp(shift)[:, None, None]
+            paste(probs, matrix, masks[i], confidence[i])
+        else:  # logits, as upsampling the whole photo's logits then argmax gave
+            scores += shift[:, None, None]
+            paste(scores, matrix, masks[i], edge="replicate")
     return masks
 
 
@@ -94,12 +99,17 @@ def load_backend(cfg: DictConfig) -> tuple[Any, InputRecipe]:
     if cfg.backend == "torch":
         if not cfg.get("ckpt_path"):
             raise ValueError("backend=torch needs ckpt_path=<checkpoint>")
-        return load_model(cfg.ckpt_path)
+        from seg_f1.inference.model import ArrayNetwork, load_model
+
+        network, recipe = load_model(cfg.ckpt_path)
+        return ArrayNetwork(network), recipe
     if cfg.backend == "onnx":
         if not cfg.get("onnx_model"):
             raise ValueError(
                 "backend=onnx needs onnx_model=<file.onnx> (from python -m seg_f1.export)"
             )
+        from seg_f1.inference.onnx_model import OnnxModel
+
         model = OnnxModel(cfg.onnx_model)
         return model, model.recipe
     raise ValueError(f"backend={cfg.backend}: expected torch or onnx")

@@ -1,14 +1,13 @@
 """Which rule draws a mask (``decode=argmax|f1|both``) and the F1 offsets a checkpoint carries:
 what predict and evaluate need of the decision rule, without the tuning (``decoding``), which
-loads torchmetrics."""
+loads torchmetrics). Offsets are numpy arrays, so predict through onnxruntime never loads torch."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-import torch
-from torch import Tensor
+import numpy as np
 
 KEY = "decision_offsets"  # where a checkpoint keeps them
 DECODES = ("argmax", "f1", "both")
@@ -17,19 +16,19 @@ DECODES = ("argmax", "f1", "both")
 OFFSET_LIMIT = 4.0
 
 
-def checked_offsets(values, class_names: Sequence[str], source) -> Tensor:
+def checked_offsets(values, class_names: Sequence[str], source) -> np.ndarray:
     """One finite offset within ±``OFFSET_LIMIT`` per class, or an error naming ``source`` and
     the class: a NaN offset would erase its class, an infinite or huge one flood the mask."""
     names = list(class_names)
     try:
-        offsets = torch.as_tensor(values, dtype=torch.float32).flatten()
+        offsets = np.asarray(values, dtype=np.float32).reshape(-1)
     except (TypeError, ValueError) as error:
         raise ValueError(
             f"{source}: decision offsets {values!r} are not numbers ({error})"
         ) from None
-    if offsets.numel() != len(names):
+    if offsets.size != len(names):
         raise ValueError(
-            f"{source}: {offsets.numel()} decision offsets for {len(names)} classes {names}"
+            f"{source}: {offsets.size} decision offsets for {len(names)} classes {names}"
         )
     for name, value in zip(names, offsets.tolist(), strict=True):
         if not math.isfinite(value) or abs(value) > OFFSET_LIMIT:
@@ -41,7 +40,7 @@ def checked_offsets(values, class_names: Sequence[str], source) -> Tensor:
     return offsets
 
 
-def stored_offsets(checkpoint: dict, class_names: Sequence[str], source) -> Tensor | None:
+def stored_offsets(checkpoint: dict, class_names: Sequence[str], source) -> np.ndarray | None:
     """The checkpoint's offsets, refused when tuned for other classes than ``class_names``."""
     stored = checkpoint.get(KEY)
     if not stored:
@@ -55,24 +54,26 @@ def stored_offsets(checkpoint: dict, class_names: Sequence[str], source) -> Tens
     return checked_offsets(stored.get("offsets"), class_names, source)
 
 
-def shifted(scores: Tensor, offsets: Tensor | None, dim: int = 1) -> Tensor:
-    """Logits or log-probabilities with each class's offset added along ``dim``: what the F1
-    rule takes the argmax of (``scores`` itself without offsets)."""
+def shifted(scores, offsets, dim: int = 1):
+    """Logits or log-probabilities (a torch tensor) with each class's offset (a tensor or a
+    numpy array) added along ``dim``: what the F1 rule takes the argmax of (``scores`` itself
+    without offsets)."""
     if offsets is None:
         return scores
     shape = [1] * scores.dim()
     shape[dim] = -1
-    return scores + offsets.to(scores).view(shape)
+    offsets = offsets.to(scores) if hasattr(offsets, "to") else scores.new_tensor(offsets)
+    return scores + offsets.view(shape)
 
 
-def chosen_offsets(decode: str, offsets: Tensor | None, source) -> Tensor | None:
+def chosen_offsets(decode: str, offsets: np.ndarray | None, source) -> np.ndarray | None:
     """The one rule a mask is drawn with (``decode=argmax|f1``): None for argmax."""
     if decode == "both":
         raise ValueError("decode=both scores two rules; a mask takes one: decode=argmax or f1")
     return decoding_rules(decode, offsets, source).get("f1")
 
 
-def decoding_rules(decode: str, offsets: Tensor | None, source) -> dict[str, Tensor | None]:
+def decoding_rules(decode: str, offsets, source) -> dict:
     """``decode=argmax|f1|both`` as named decision rules; ``f1`` needs tuned offsets."""
     if decode not in DECODES:
         raise ValueError(f"decode={decode!r}: expected one of {DECODES}")
@@ -82,7 +83,7 @@ def decoding_rules(decode: str, offsets: Tensor | None, source) -> dict[str, Ten
             f"python -m seg_f1.calibrate ckpt_path=<checkpoint> (or train with calibrate=true), "
             "or use decode=argmax"
         )
-    rules: dict[str, Tensor | None] = {}
+    rules = {}
     if decode in ("argmax", "both"):
         rules["argmax"] = None
     if decode in ("f1", "both"):

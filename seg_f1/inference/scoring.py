@@ -18,9 +18,10 @@ from seg_f1 import counted
 from seg_f1.data.dataset import check_mask_size, read_mask, resize_pair
 from seg_f1.data.images import MAX_PIXELS, UnreadableImage, read_photo
 from seg_f1.data.transforms import swap_lut
-from seg_f1.inference.model import InputRecipe, to_tensor
+from seg_f1.inference.model import to_tensor
 from seg_f1.inference.parse import predict_masks
 from seg_f1.inference.photos import Skips
+from seg_f1.inference.recipe import InputRecipe
 from seg_f1.inference.rules import shifted
 from seg_f1.metrics import ConfusionMatrix
 
@@ -141,13 +142,14 @@ def evaluate_aligned(
     model, recipe: InputRecipe, samples: Sequence, class_names: Sequence[str], aligner,
     ignore_index: int = 255, mask_size: str = "scaled", progress: bool = True,
     skips: Skips | None = None, max_pixels: int = MAX_PIXELS,
-    rules: dict[str, Tensor | None] | None = None,
+    rules: dict | None = None,
 ) -> dict[str, Tensor]:  # fmt: skip
     """The confusion matrix with each photo parsed as ``predict align=auto`` parses it (faces
     found, aligned, warped back) and scored at its mask's own resolution: the photo is brought
     to the mask's size first (CelebAMask-HQ's masks are half their photos' side), the way
     in-the-wild parsers are scored after warping back. A photo ``aligner`` skips is counted.
-    One matrix per decision rule (``None``: argmax; a tensor: its class offsets)."""
+    One matrix per decision rule (``None``: argmax; an array: its class offsets). ``model`` is
+    called as predict calls it: arrays in, logits out (``ArrayNetwork``, ``OnnxModel``)."""
     rules = rules or {"argmax": None}
     totals = {name: ConfusionMatrix(len(class_names), ignore_index) for name in rules}
     what = f"evaluating {counted(len(samples), 'image')} (aligned)"
