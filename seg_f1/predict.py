@@ -35,6 +35,7 @@ from seg_f1.inference.parse import Aligner, load_backend, predict_masks
 from seg_f1.inference.photos import (
     INPUT_SUFFIXES,
     OUTPUT_LOCK,
+    OVERLAY_COMPRESSION,
     Skips,
     batches,
     check_output,
@@ -44,7 +45,7 @@ from seg_f1.inference.photos import (
     save_png,
 )
 from seg_f1.inference.rules import chosen_offsets
-from seg_f1.report.palette import draw_faces, overlay, with_legend
+from seg_f1.report.palette import draw_faces, legend_picture, overlay, with_legend
 from seg_f1.runs.directory import announced, held, hydra_run_dir
 
 log = logging.getLogger(__name__)
@@ -91,11 +92,8 @@ def _predict(cfg: DictConfig, output: Path, files, base, others) -> list[Path]:
                   counted(len(files), "image file"), failed, error, max(never, 0))  # fmt: skip
         raise
     written, parsed = done.written, done.parsed
-    if cfg.overlay:  # after the parses, so matplotlib (loaded for it alone) adds to none of them
-        from seg_f1.report.figures import legend_figure
-        from seg_f1.report.files import save_figure
-
-        save_figure(legend_figure(model.class_names), output / "legend.png")
+    if cfg.overlay:
+        save_png(legend_picture(model.class_names), output / "legend.png")
     log.info("wrote %s for %d of %s to %s%s", counted(len(written), "mask"), len(parsed),
              counted(len(files), "image file"), output,
              f"; {skips.summary()}" if skips.files else "")  # fmt: skip
@@ -166,6 +164,7 @@ def parse_batch(cfg, model, recipe, aligner, offsets, batch, output, base, done:
                 save_png(
                     with_legend(picture, mask, model.class_names),
                     stem.with_name(stem.name + frame + "_overlay.png"),
+                    OVERLAY_COMPRESSION,
                 )
         except OSError:
             done.failed.add(path)

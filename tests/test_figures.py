@@ -55,17 +55,6 @@ def test_one_prediction_row_still_holds_the_whole_19_class_legend():
     assert inside(legend, fig) and len(legend.get_texts()) == 18
 
 
-def test_legend_figure_is_the_same_legend_alone_with_the_background_said():
-    fig = figures.legend_figure(NAMES)
-    (legend,) = fig.legends
-    colours = legend_colours(legend)
-    # the background is the photo itself: an empty patch, named first
-    assert legend.get_texts()[0].get_text() == figures.BACKGROUND_LABEL
-    assert legend.legend_handles[0].get_facecolor()[3] == 0  # transparent
-    del colours[figures.BACKGROUND_LABEL]
-    assert colours == expected_colours() and inside(legend, fig)
-
-
 def test_confusion_is_row_normalised_with_percent_in_readable_cells():
     confmat = np.eye(19, dtype=np.int64) * 90
     confmat[1, 2] = 10  # skin: 90 right, 10 as nose -> 90% and 10%

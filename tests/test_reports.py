@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
@@ -18,7 +19,7 @@ from seg_f1.callbacks.replay import newest_training_run, project_root, replay
 from seg_f1.inference.model import load_model
 from seg_f1.metrics import per_class_rows
 from seg_f1.report import palette as palettes
-from seg_f1.report.palette import colourise, palette
+from seg_f1.report.palette import colourise, legend_picture, palette
 from seg_f1.report.runs import curves_markdown
 from seg_f1.training import train
 
@@ -48,6 +49,19 @@ def test_palette_is_fixed_by_name_and_255_is_white():
     assert (palette(["hair", "skin"])[0] == palette(["skin", "hair"])[1]).all()
     rgb = colourise(torch.tensor([[0, 1], [255, 1]]).numpy(), ["background", "skin"])
     assert rgb.shape == (2, 2, 3) and tuple(rgb[1, 0]) == (255, 255, 255)
+
+
+def test_legend_png_shows_every_class_colour_and_the_background_as_an_empty_box():
+    names = ["background", "skin", "hair", "my_class"]  # a class of one's own: a seeded colour
+    picture = legend_picture(names)
+    row = 28  # a line for the title, then one per class, the background first
+    assert picture.shape[0] == (len(names) + 1) * row and picture.dtype == np.uint8
+    for c, colour in enumerate(palette(names)[1:], start=1):
+        swatch = picture[(c + 1) * row + row // 2, row // 2]  # the swatch's centre
+        assert tuple(swatch) == tuple(colour), names[c]
+    box = picture[row : 2 * row, : row + 1]
+    assert tuple(box[row // 2, row // 2]) == (255, 255, 255)  # empty inside: the photo's place
+    assert (box[:, row // 4] == 0).all(axis=1).any()  # its black edge
 
 
 def test_an_overlay_in_bands_or_in_place_is_the_whole_photo_blend(monkeypatch):

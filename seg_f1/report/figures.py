@@ -31,23 +31,17 @@ CELL_MIN = 0.005  # a confusion cell whose share rounds to 0% is left blank
 
 # inches a legend entry takes in a small font, and its title and frame
 LEGEND_ENTRY_IN, LEGEND_FRAME_IN = 0.2, 0.9
-BACKGROUND_LABEL = "background (the photo, uncoloured)"
 
 
-def class_legend(
-    fig: Figure, class_names: Sequence[str], background: bool = False, **where: Any
-) -> Any:
+def class_legend(fig: Figure, class_names: Sequence[str], **where: Any) -> Any:
     """A legend of the fixed class colours. Overlays show the photo where the background is, so
-    it has no colour: left out, or (``background``) an empty patch saying so."""
+    it has no colour and is left out (predict's legend.png says so: ``palette.legend_picture``)."""
     colours = palette(class_names) / 255
     handles = [
         Patch(facecolor=colour, edgecolor="black", linewidth=0.5, label=name)
         for name, colour in zip(class_names, colours, strict=True)
         if name != "background"
     ]
-    if background and "background" in class_names:
-        empty = Patch(facecolor="none", edgecolor="black", linewidth=0.5, label=BACKGROUND_LABEL)
-        handles.insert(0, empty)
     return fig.legend(handles=handles, title="class colours", fontsize="small", **where)
 
 
@@ -167,13 +161,6 @@ def predictions_figure(
             ax.axis("off")
     class_legend(fig, class_names, loc="outside right center")
     fig.suptitle(title or "predictions", wrap=True)
-    return fig
-
-
-def legend_figure(class_names: Sequence[str], title: str = "class colours") -> Figure:
-    """The class colours alone, for a folder of overlays, with the background's entry."""
-    fig = plt.figure(figsize=(3.4, legend_height(class_names)))
-    class_legend(fig, class_names, background=True, loc="center", frameon=False).set_title(title)
     return fig
 
 

@@ -96,26 +96,59 @@ def with_legend(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str])
     """A white box drawn in ``image``'s top-left corner (on ``image`` itself) naming the colour
     of each class the mask shows (background left out), so an overlay reads without legend.png
     beside it; the picture keeps the photo's size. One too small for a readable line gets none."""
-    import cv2
-
     counts = class_counts(mask, len(class_names))
     shown = [c for c in range(1, len(class_names)) if counts[c]]
     height, width = image.shape[:2]
     row = max(10, min(height // (len(shown) + 1), max(10, height // 40)))
-    scale = row / 30
     if not shown or row * 3 > width:
         return image
-    text = max(cv2.getTextSize(class_names[c], 0, scale, 1)[0][0] for c in shown)
     rows = min(len(shown), height // row)
-    box_w = min(width, row + row // 2 + text + row // 4)
+    box_w = min(width, legend_width([class_names[c] for c in shown], row))
     image[: rows * row, :box_w] = 255
-    colours = palette(class_names)
-    for k, c in enumerate(shown[:rows]):
-        top = k * row
-        image[top + row // 6 : top + row - row // 6, row // 4 : row] = colours[c]
-        cv2.putText(image, class_names[c], (row + row // 4, top + row - row // 4), 0, scale,
-                    (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    draw_legend_rows(image, class_names, shown[:rows], 0, row)
     return image
+
+
+BACKGROUND_NAME = "background (the photo, uncoloured)"
+
+
+def legend_picture(class_names: Sequence[str], title: str = "class colours") -> np.ndarray:
+    """legend.png beside a folder of overlays: every class's colour and name on white, the
+    background an empty box (overlays show the photo there). Drawn with OpenCV as the overlays'
+    own corner legend is: predict never imports matplotlib."""
+    import cv2
+
+    row = 28
+    names = [BACKGROUND_NAME, *class_names[1:]]
+    shape = ((len(names) + 1) * row, legend_width([title, *names], row), 3)
+    picture = np.full(shape, 255, np.uint8)
+    cv2.putText(picture, title, (row // 4, row - row // 4), 0, row / 30, (0, 0, 0), 1, cv2.LINE_AA)
+    draw_legend_rows(picture, names, range(1, len(names)), 2 * row, row)
+    cv2.rectangle(picture, (row // 4, row + row // 6), (row - 1, 2 * row - row // 6 - 1),
+                  (0, 0, 0), 1)  # fmt: skip
+    cv2.putText(picture, names[0], (row + row // 4, 2 * row - row // 4), 0, row / 30, (0, 0, 0),
+                1, cv2.LINE_AA)  # fmt: skip
+    return picture
+
+
+def legend_width(names: Sequence[str], row: int) -> int:
+    """Pixels a legend of these names needs at ``row`` pixels a line: swatch, gap, text."""
+    import cv2
+
+    text = max(cv2.getTextSize(name, 0, row / 30, 1)[0][0] for name in names)
+    return row + row // 2 + text + row // 4
+
+
+def draw_legend_rows(image, class_names: Sequence[str], classes, top: int, row: int) -> None:
+    """A colour swatch and the name of each of ``classes``, one per ``row`` pixels from ``top``."""
+    import cv2
+
+    colours = palette(class_names)
+    for k, c in enumerate(classes):
+        y = top + k * row
+        image[y + row // 6 : y + row - row // 6, row // 4 : row] = colours[c]
+        cv2.putText(image, class_names[c], (row + row // 4, y + row - row // 4), 0, row / 30,
+                    (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
 
 
 def class_counts(mask: np.ndarray, num_classes: int) -> np.ndarray:
