@@ -28,6 +28,8 @@ def test_epoch_metrics_are_logged_at_their_epoch(compose_cfg, tmp_path, monkeypa
     for name in EPOCH_METRICS:
         history = client.get_metric_history(run.info.run_id, name)
         assert sorted(m.step for m in history) == [0, 1, 2], name
+    (rate,) = [name for name in run.data.metrics if name.startswith("lr-")]  # the monitor's
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, rate)) == [0, 1, 2]
     epochs = client.get_metric_history(run.info.run_id, "epoch")
     assert all(m.step == m.value for m in epochs)
     cases = client.get_metric_history(run.info.run_id, "diag/case")  # once the window is full
