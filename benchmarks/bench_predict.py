@@ -23,6 +23,10 @@ command as a user runs it, ``python -m seg_f1.predict ... align=none|auto overla
 (Hydra, the mask and overlay PNGs and legend.png included), with the checkpoint
 (``backend=torch``) and with its ONNX export (``backend=onnx``: onnxruntime, torch never
 imported). The goal: at most 5 s and 1 GB for ``align=auto``.
+
+The photo, the checkpoint and the export are made in a child process too: the peak RSS a child
+reports starts at its parent's resident set when it was forked (``ru_maxrss`` survives exec), so
+a parent holding torch would lift every row to its own size.
 """
 
 from __future__ import annotations
@@ -140,11 +144,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--commands", default="torch,onnx", help="backends, or none")
+    parser.add_argument("--inputs-in", type=Path, help=argparse.SUPPRESS)  # the child's job
     args = parser.parse_args()
+    if args.inputs_in:
+        make_inputs(args.inputs_in, args.width, args.height, args.size)
+        return
     backends = [b for b in args.commands.split(",") if b != "none"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        photo, ckpt = make_inputs(folder, args.width, args.height, args.size)
+        sizes = ["--width", str(args.width), "--height", str(args.height), "--size", str(args.size)]
+        run_child("inputs", [sys.executable, __file__, "--inputs-in", str(folder), *sizes], 2)
+        photo, ckpt = folder / "photo.jpg", folder / "model.ckpt"
         rows = [measure(v, photo, ckpt, folder, args.threads) for v in ("before", "none", "auto")]
         import numpy as np
         from PIL import Image
