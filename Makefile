@@ -34,9 +34,9 @@ $(STAMP): pyproject.toml Makefile
 train: install
 	$(BIN)/python train.py $(ARGS)
 
-# one pytest worker per core (pytest-xdist; tests/conftest.py gives each its share of threads),
+# one pytest worker per logical CPU (pytest-xdist; tests/conftest.py gives each its share of threads),
 # work stolen from a busy worker so a long test at the end does not leave a core idle
-PYTEST_ARGS ?= -n auto --maxprocesses=8 --dist worksteal
+PYTEST_ARGS ?= -n logical --maxprocesses=8 --dist worksteal
 test: install postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
