@@ -67,8 +67,9 @@ print(f"parse_s={{time.perf_counter() - start:.3f}}")
 """
 
 
-def make_inputs(folder: Path, width: int, height: int, size: int) -> tuple[Path, Path]:
-    """The big photo and a full-size U-Net-resnet18 checkpoint of ``size`` squares."""
+def make_inputs(folder: Path, width: int, height: int, size: int, onnx: bool) -> tuple[Path, Path]:
+    """The big photo and a full-size U-Net-resnet18 checkpoint of ``size`` squares (and with
+    ``onnx`` its export)."""
     import cv2
     import numpy as np
     from skimage import data
@@ -87,10 +88,11 @@ def make_inputs(folder: Path, width: int, height: int, size: int) -> tuple[Path,
     photo = folder / "photo.jpg"
     cv2.imwrite(str(photo), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     ckpt = write_checkpoint(folder / "model.ckpt", image_size=size, full=True)
-    from seg_f1.inference.model import load_model
-    from seg_f1.inference.onnx_export import export_onnx
+    if onnx:
+        from seg_f1.inference.model import load_model
+        from seg_f1.inference.onnx_export import export_onnx
 
-    export_onnx(*load_model(ckpt), folder / "model.onnx")
+        export_onnx(*load_model(ckpt), folder / "model.onnx")
     return photo, ckpt
 
 
@@ -146,23 +148,24 @@ def main() -> None:
     parser.add_argument("--commands", default="torch,onnx", help="backends, or none")
     parser.add_argument("--inputs-in", type=Path, help=argparse.SUPPRESS)  # the child's job
     args = parser.parse_args()
-    if args.inputs_in:
-        make_inputs(args.inputs_in, args.width, args.height, args.size)
-        return
     backends = [b for b in args.commands.split(",") if b != "none"]
+    if args.inputs_in:
+        make_inputs(args.inputs_in, args.width, args.height, args.size, "onnx" in backends)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sizes = ["--width", str(args.width), "--height", str(args.height), "--size", str(args.size)]
-        run_child("inputs", [sys.executable, __file__, "--inputs-in", str(folder), *sizes], 2)
+        inputs = [sys.executable, __file__, "--inputs-in", str(folder), "--commands", args.commands]
+        run_child("inputs", [*inputs, *sizes], 2)
         photo, ckpt = folder / "photo.jpg", folder / "model.ckpt"
         rows = [measure(v, photo, ckpt, folder, args.threads) for v in ("before", "none", "auto")]
-        import numpy as np
+        commands = [command_row(backend, align, overlay, photo, ckpt, folder, args.threads)
+                    for backend in backends for align, overlay in COMMANDS[backend]]  # fmt: skip
+        import numpy as np  # after every child: a parent holding two 12 MP masks lifts their RSS
         from PIL import Image
 
         masks = {v: np.asarray(Image.open(folder / f"{v}_mask.png")) for v in ("before", "none")}
         same = (masks["before"] == masks["none"]).mean()
-        commands = [command_row(backend, align, overlay, photo, ckpt, folder, args.threads)
-                    for backend in backends for align, overlay in COMMANDS[backend]]  # fmt: skip
     print(f"{args.width}x{args.height} photo, {args.size} px model, {args.threads} threads")
     print(f"{'variant':<8} {'wall s':>8} {'parse s':>8} {'peak RSS MB':>12}")
     for row in rows:

@@ -10,7 +10,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 # starts, gets its share of the cores: two workers of two torch threads each on 2 cores would
 # spin against each other and run slower than one
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    _cores = len(os.sched_getaffinity(0))  # the CPUs this process may use, as xdist counted
+    _share = max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
     for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_name, str(_share))
 
@@ -56,7 +57,8 @@ def outputs_outside_the_checkout(tmp_path_factory) -> None:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
-    """One synthetic-data cache for the whole session; runs only differ in their outputs."""
+    """One synthetic-data cache per session (per pytest-xdist worker); runs only differ in their
+    outputs."""
     return tmp_path_factory.mktemp("data")
 
 

@@ -17,7 +17,8 @@ from PIL import Image
 COMMANDS = ["train", "evaluate", "predict", "export", "sweep-report", "dataset-stats",
             "class-weights"]  # fmt: skip
 NOT_SOURCE_ANYWHERE = shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", ".*_cache")
-NOT_SOURCE_AT_TOP = {".venv", "outputs", "data", "build", "dist"}  # seg_f1/data is source
+# seg_f1/data is source; .hypothesis changes while other pytest workers run their examples
+NOT_SOURCE_AT_TOP = {".venv", "outputs", "data", "build", "dist", ".hypothesis"}
 
 
 def not_source(folder: str, names: list[str]) -> set[str]:

@@ -18,6 +18,7 @@ from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.inference.calibration import store_offsets, warn_if_thin
 from seg_f1.inference.model import load_model
 from seg_f1.inference.onnx_model import OnnxModel
+from seg_f1.inference.rules import checked_offsets
 
 
 def with_offsets(path, offsets):
@@ -41,6 +42,12 @@ def test_a_checkpoint_with_a_non_finite_or_absurd_offset_is_refused(tmp_path, va
     message = str(error.value)
     assert str(ckpt) in message and "class 'nose' is " + shown in message
     assert "decode=argmax" in message
+
+
+@pytest.mark.parametrize("offsets", [["0.5"] * 19, [None] * 19, [[0.0], [0.0, 1.0]]])
+def test_offsets_that_are_not_numbers_are_refused_by_name(offsets):
+    with pytest.raises(ValueError, match=r"edited\.ckpt: decision offsets .* are not numbers"):
+        checked_offsets(offsets, CLASSES, "edited.ckpt")
 
 
 def test_a_checkpoint_with_offsets_of_the_wrong_length_is_refused(tmp_path):

@@ -1,6 +1,6 @@
-"""Checkpoints loaded for inference (never through arbitrary pickle), and the model's input
-recipe. The network is rebuilt without the LightningModule: Lightning, torchmetrics and
-albumentations would add 130 MB to every predict, which needs none of them."""
+"""Checkpoints loaded for inference (never through arbitrary pickle), with the input recipe they
+store (``recipe.py``). The network is rebuilt without the LightningModule: Lightning, torchmetrics
+and albumentations would add 130 MB to every predict, which needs none of them."""
 
 from __future__ import annotations
 

@@ -49,7 +49,9 @@ def predict_masks(
     landmarks: Sequence[Sequence[np.ndarray] | None] | None = None,
     offsets: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """One uint8 index mask per photo, each at the photo's own height and width. ``landmarks``
+    """One uint8 index mask per photo, each at the photo's own height and width. ``model`` is
+    called on a normalised float32 [B, 3, s, s] array and returns its logits as an array
+    (``ArrayNetwork`` wraps a checkpoint's network, ``OnnxModel`` an export). ``landmarks``
     gives each photo's faces (5 points each, dlib's order): a photo with faces is parsed face by
     face, each pixel taking the most confident face, uncovered pixels background; a photo with
     ``None`` (or no ``landmarks`` at all) is squeezed whole into the model's square.

@@ -1,6 +1,6 @@
 """Which rule draws a mask (``decode=argmax|f1|both``) and the F1 offsets a checkpoint carries:
 what predict and evaluate need of the decision rule, without the tuning (``decoding``), which
-loads torchmetrics). Offsets are numpy arrays, so predict through onnxruntime never loads torch."""
+loads torchmetrics. Offsets are numpy arrays, so predict through onnxruntime never loads torch."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ def checked_offsets(values, class_names: Sequence[str], source) -> np.ndarray:
     the class: a NaN offset would erase its class, an infinite or huge one flood the mask."""
     names = list(class_names)
     try:
-        offsets = np.asarray(values, dtype=np.float32).reshape(-1)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"{source}: decision offsets {values!r} are not numbers ({error})"
-        ) from None
+        given = np.asarray(values)
+    except (TypeError, ValueError) as error:  # ragged lists
+        given = np.asarray([error], dtype=object)
+    if given.dtype.kind not in "biuf":  # text, None, nested lists: never cast into numbers
+        raise ValueError(f"{source}: decision offsets {values!r} are not numbers")
+    offsets = given.astype(np.float32).reshape(-1)
     if offsets.size != len(names):
         raise ValueError(
             f"{source}: {offsets.size} decision offsets for {len(names)} classes {names}"

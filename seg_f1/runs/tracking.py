@@ -161,8 +161,8 @@ class GuardedMLFlowLogger(TrackerGuard, MLFlowLogger):
 
 
 def epoch_step(metrics: Any, step: int | None) -> int | None:
-    """The epoch Lightning adds to the metrics it logs; ``step`` for a call without one (a
-    callback's own, such as the learning-rate monitor's)."""
+    """The epoch Lightning adds to the metrics it logs (``EpochLearningRateMonitor`` adds it to
+    the learning rate); ``step`` for a call without one."""
     epoch = metrics.get("epoch")
     return step if epoch is None else int(epoch)
 
