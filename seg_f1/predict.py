@@ -6,10 +6,10 @@ input folder's sub-folders, and ``legend.png`` with the overlays' class colours.
 GIF/WebP/PNG or a multi-page TIFF gives ``<name>_frame<k>_mask.png`` per frame (``frames=all``,
 the default) or its first frame alone (``frames=first``). With ``backend=onnx
 onnx_model=<file.onnx>`` an export of ``seg_f1.export`` runs through onnxruntime: no checkpoint
-is needed and torch is never imported (about 5 s less start-up on 2 cores). A file that cannot be read safely (over ``max_pixels``, unreadable, an
-unknown container) is skipped with a warning that names it and counted in the summary;
-``strict=true`` makes it an error. A non-empty output folder is refused unless
-``overwrite=true``; one inside the input is not read.
+is needed and torch is never imported (about 5 s less start-up on 2 cores). A file that cannot
+be read safely (over ``max_pixels``, unreadable, an unknown container) is skipped with a warning
+that names it and counted in the summary; ``strict=true`` makes it an error. A non-empty output
+folder is refused unless ``overwrite=true``; one inside the input is not read.
 
 ``align=auto`` (the default; needs ``pip install "seg_f1[faces]"``) finds each face with dlib,
 warps it onto the framing the model was trained on, and warps its parse back into the photo;
