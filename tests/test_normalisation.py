@@ -19,7 +19,8 @@ from seg_f1.data.folder import Sample
 from seg_f1.data.images import read_image
 from seg_f1.data.labels import CELEBAMASK_HQ_CLASSES as CLASSES
 from seg_f1.inference.model import load_model
-from seg_f1.inference.recipe import InputRecipe, normalised_batch, softmax
+from seg_f1.inference.parse import softmax
+from seg_f1.inference.recipe import InputRecipe, normalised_batch
 from seg_f1.inference.scoring import evaluate_samples
 from seg_f1.module import SegmentationModule
 from seg_f1.network import channel_vector, normalise_pixels

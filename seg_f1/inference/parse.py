@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from seg_f1.inference.alignment import aligned_crop, face_transform, paste, scale_matrix
-from seg_f1.inference.recipe import InputRecipe, normalised_batch, softmax
+from seg_f1.inference.recipe import InputRecipe, normalised_batch
 
 log = logging.getLogger(__name__)
 CROPS_PER_PASS = 8
@@ -93,6 +93,14 @@ def predict_masks(
             scores += shift[:, None, None]
             paste(scores, matrix, masks[i], edge="replicate")
     return masks
+
+
+def softmax(scores: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Probabilities along ``axis``, computed in place of ``scores`` (float32 logits)."""
+    np.subtract(scores, scores.max(axis, keepdims=True), out=scores)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis, keepdims=True)
+    return scores
 
 
 def load_backend(cfg: DictConfig) -> tuple[Any, InputRecipe]:

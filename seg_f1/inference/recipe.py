@@ -44,11 +44,3 @@ def normalised_batch(images: Sequence[np.ndarray], recipe: InputRecipe) -> np.nd
     mean = np.asarray(recipe.mean, np.float32).reshape(1, -1, 1, 1)
     std = np.asarray(recipe.std, np.float32).reshape(1, -1, 1, 1)
     return (batch - mean) / std
-
-
-def softmax(scores: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Probabilities along ``axis``, computed in place of ``scores`` (float32 logits)."""
-    np.subtract(scores, scores.max(axis, keepdims=True), out=scores)
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis, keepdims=True)
-    return scores
